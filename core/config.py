@@ -1,0 +1,316 @@
+"""The one YAML configuration file, validated with pydantic v2.
+
+Unknown keys are rejected (a typo must not silently disable a rule), and every
+problem is reported with its field path and its line in the file, all at once, so
+a site engineer fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _parse_duration(value: Any) -> Any:
+    """'10s', '2m', '500ms', '1h' or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '10s' or '2m'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_S[match.group(2)]
+    raise ValueError(f"expected a duration like '10s' or '2m', got {value!r}")
+
+
+Seconds = Annotated[float, BeforeValidator(_parse_duration), Field(ge=0)]
+Point = Annotated[list[float], Field(min_length=2, max_length=2)]
+Polygon = Annotated[list[Point], Field(min_length=3)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SiteConfig(_Strict):
+    name: str = Field("crowdwatch", title="Site name", description="Label on every metric and alert.")
+    timezone: str = Field("UTC", description="IANA zone for human-facing times.")
+
+
+class GroundPlane(_Strict):
+    """Four image points and their ground coordinates in metres define a homography."""
+
+    image: Annotated[list[Point], Field(min_length=4, max_length=4)] = Field(
+        description="Four pixel points (in the camera's native resolution)."
+    )
+    world_m: Annotated[list[Point], Field(min_length=4, max_length=4)] = Field(
+        description="The same four points on the ground, in metres."
+    )
+
+
+class ZoneConfig(_Strict):
+    id: Identifier = Field(description="Zone id; unique across the site.")
+    polygon: Polygon = Field(description="Zone outline in image pixels (native resolution).")
+    ground: GroundPlane | None = Field(None, description="Ground calibration for density.")
+    lat: float | None = Field(None, ge=-90, le=90, description="Zone latitude (map panels).")
+    lon: float | None = Field(None, ge=-180, le=180, description="Zone longitude (map panels).")
+
+
+class BackgroundDetectorConfig(_Strict):
+    kind: Literal["background"]
+    model: str | None = Field(
+        None, description="Model JSON from `crowdwatch calibrate`; default: the shipped sim model."
+    )
+    history: int = Field(120, ge=5, description="Background model memory, in samples.")
+    var_threshold: float = Field(16.0, gt=0, description="MOG2 foreground sensitivity.")
+
+
+class HogDetectorConfig(_Strict):
+    kind: Literal["hog"]
+    hit_threshold: float = Field(0.0, description="SVM margin a window needs to count.")
+    win_stride: int = Field(8, ge=4, le=32)
+    scale: float = Field(1.05, gt=1.0, le=2.0)
+    upscale: float = Field(
+        1.0, gt=0, le=4.0, description="Resize factor before detection (small figures need > 1)."
+    )
+
+
+DetectorConfig = Annotated[
+    BackgroundDetectorConfig | HogDetectorConfig, Field(discriminator="kind")
+]
+
+
+class CameraConfig(_Strict):
+    id: Identifier
+    url: str = Field(description="sim://scene?..., a video file path, file://..., rtsp://, http://")
+    sample_hz: float = Field(2.0, gt=0, le=30, description="Samples per second sent to detection.")
+    loop: bool = Field(False, description="Restart a video file at its end.")
+    detect_width: int = Field(640, ge=64, le=4096, description="Frames are downscaled to this.")
+    detector: DetectorConfig = Field(
+        default_factory=lambda: BackgroundDetectorConfig(kind="background")
+    )
+    privacy_masks: list[Polygon] = Field(
+        default_factory=list, description="Image regions blanked before any detector sees them."
+    )
+    zones: list[ZoneConfig] = Field(min_length=1)
+
+
+class _ThresholdRule(_Strict):
+    zone: str = Field(description="Zone id this rule watches.")
+    warn: float = Field(gt=0)
+    critical: float | None = Field(None, gt=0)
+    for_: Seconds = Field(10.0, alias="for", description="Must hold this long before firing.")
+    clear_below: float | None = Field(None, ge=0, description="Hysteresis: clear under this.")
+    clear_for: Seconds = Field(30.0, description="Must stay under clear_below this long.")
+    window: Seconds = Field(10.0, gt=0, description="Window for the statistic.")
+    statistic: Literal["median", "p90", "mean", "max"] = "median"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _ThresholdRule:
+        if self.critical is not None and self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be >= warn ({self.warn})")
+        if self.clear_below is not None and self.clear_below > self.warn:
+            raise ValueError(f"clear_below ({self.clear_below}) must be <= warn ({self.warn})")
+        return self
+
+
+class DensityRuleConfig(_ThresholdRule):
+    """Persons per m², on a calibrated zone."""
+
+    kind: Literal["density"]
+
+
+class CountRuleConfig(_ThresholdRule):
+    """People counted in the zone (no calibration needed)."""
+
+    kind: Literal["count"]
+
+
+class CameraOfflineRuleConfig(_Strict):
+    kind: Literal["camera_offline"]
+    camera: str | None = Field(None, description="Camera id; default: every camera.")
+    after: Seconds = Field(30.0, gt=0, description="No frames for this long raises the alert.")
+
+
+RuleConfig = Annotated[
+    DensityRuleConfig | CountRuleConfig | CameraOfflineRuleConfig, Field(discriminator="kind")
+]
+
+
+class JsonlSinkConfig(_Strict):
+    path: str
+
+
+class AlertsConfig(_Strict):
+    console: bool = Field(True, description="One readable line per notification on stderr.")
+    jsonl: JsonlSinkConfig | None = None
+
+
+class MetricsConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Bind address of the /metrics endpoint.")
+    port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint.")
+
+
+class EngineConfig(_Strict):
+    tick: Seconds = Field(1.0, gt=0, description="How often time-based rules are evaluated.")
+    queue_size: int = Field(10000, ge=10, description="Events buffered between stages.")
+
+
+class CrowdwatchConfig(_Strict):
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    cameras: list[CameraConfig] = Field(min_length=1)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+    def zones(self) -> dict[str, tuple[CameraConfig, ZoneConfig]]:
+        return {z.id: (c, z) for c in self.cameras for z in c.zones}
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in one configuration file."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {source}: {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
+
+
+def load_config(path: str | Path) -> CrowdwatchConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [Problem("", None, f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError(source, [Problem("", line, f"not valid YAML: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, [Problem("", 1, "expected a mapping at the top level")])
+    try:
+        config = CrowdwatchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (not allowed here; check the spelling)"
+            problems.append(Problem(_dotted(loc, node), _line_of(node, loc), message))
+        raise ConfigError(source, problems) from None
+    problems = [
+        Problem(_dotted(loc, node), _line_of(node, loc), msg) for loc, msg in _cross_check(config)
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
+    """Checks that span several sections: ids unique, references resolve."""
+    found: list[tuple[tuple, str]] = []
+    seen_cams: set[str] = set()
+    seen_zones: set[str] = set()
+    for ci, cam in enumerate(config.cameras):
+        if cam.id in seen_cams:
+            found.append((("cameras", ci, "id"), f"duplicate camera id {cam.id!r}"))
+        seen_cams.add(cam.id)
+        for zi, zone in enumerate(cam.zones):
+            if zone.id in seen_zones:
+                found.append((("cameras", ci, "zones", zi, "id"), f"duplicate zone id {zone.id!r}"))
+            seen_zones.add(zone.id)
+    zones = config.zones()
+    for ri, rule in enumerate(config.rules):
+        if isinstance(rule, DensityRuleConfig | CountRuleConfig):
+            if rule.zone not in zones:
+                found.append((("rules", ri, "zone"), f"no zone with id {rule.zone!r}"))
+            elif isinstance(rule, DensityRuleConfig) and zones[rule.zone][1].ground is None:
+                found.append(
+                    (("rules", ri, "zone"), f"density needs zone {rule.zone!r} to have `ground`")
+                )
+        elif isinstance(rule, CameraOfflineRuleConfig):
+            if rule.camera is not None and rule.camera not in seen_cams:
+                found.append((("rules", ri, "camera"), f"no camera with id {rule.camera!r}"))
+    return found
+
+
+def _walk(node: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, list, int]:
+    """Follow loc through the YAML node tree; skip union tags pydantic adds to paths."""
+    used: list = []
+    last = -1
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == part), None)
+            if child is None:
+                key = next((k for k, _ in node.value if k.value == part), None)
+                if key is not None:
+                    return key, [*used, part], i
+                continue
+            node = child
+            used.append(part)
+            last = i
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            used.append(part)
+            last = i
+        else:
+            continue
+    return node, used, last
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+    node, _, _ = _walk(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _dotted(loc: tuple, root: yaml.Node | None) -> str:
+    """cameras[0].zones[1].polygon, without pydantic's union tags; keeps unknown keys."""
+    _, used, last = _walk(root, loc)
+    tail = [p for p in loc[last + 1 :] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    out = ""
+    for part in [*used, *tail]:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_UNION_TAGS = {"background", "hog", "density", "count", "camera_offline"}

@@ -1,0 +1,214 @@
+"""Event types that flow between ingest, detectors, the stream engine and sinks.
+
+Every event is JSON with a schema version ``v`` and UTC timestamps (epoch seconds as
+floats inside the process, ISO-8601 on the wire). Only numbers and identifiers live
+here, never pixels: this module is the privacy boundary of the ingest process.
+Plain slotted dataclasses keep the embedded engine fast (no validation per event);
+validation happens once, in :func:`event_from_json`, where untrusted bytes come in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+HEALTH_STATES = ("up", "stale", "down", "tampered")
+ALERT_STATES = ("firing", "resolved")
+
+
+class EventError(ValueError):
+    """A message that is not a valid crowdwatch event; ``reason`` is a short metric label."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds to an ISO-8601 UTC string with millisecond precision."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def parse_ts(value: Any, name: str) -> float:
+    """Accept epoch seconds or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, bool):
+        raise EventError("bad_field", f"{name}: expected a timestamp, got {value!r}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise EventError("bad_field", f"{name}: timestamp is not finite")
+        return float(value)
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise EventError("bad_field", f"{name}: {exc}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    raise EventError("bad_field", f"{name}: expected a timestamp, got {type(value).__name__}")
+
+
+@dataclass(slots=True)
+class CountEvent:
+    """People counted in one zone of one camera sample."""
+
+    TYPE: ClassVar[str] = "count"
+    TS_FIELDS: ClassVar[tuple[str, ...]] = ("ts",)
+    camera_id: str
+    zone_id: str
+    ts: float
+    count: float
+    density_ppm2: float | None = None
+    area_m2: float | None = None
+    detector: str = ""
+    quality: float = 1.0
+    frame_seq: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.zone_id
+
+
+@dataclass(slots=True)
+class CameraHealth:
+    """Health of one camera: up, stale (frozen), down or tampered."""
+
+    TYPE: ClassVar[str] = "health"
+    TS_FIELDS: ClassVar[tuple[str, ...]] = ("ts",)
+    camera_id: str
+    ts: float
+    state: str
+    fps: float = 0.0
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.camera_id
+
+
+@dataclass(slots=True)
+class SensorEvent:
+    """A reading from a non-camera sensor (door counter, gate, occupancy)."""
+
+    TYPE: ClassVar[str] = "sensor"
+    TS_FIELDS: ClassVar[tuple[str, ...]] = ("ts",)
+    sensor_id: str
+    ts: float
+    kind: str
+    value: float
+    zone_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.zone_id or self.sensor_id
+
+
+@dataclass(slots=True)
+class Alert:
+    """A notification about a rule on a zone (or camera); fingerprint is stable per alert."""
+
+    TYPE: ClassVar[str] = "alert"
+    TS_FIELDS: ClassVar[tuple[str, ...]] = ("starts_at", "ends_at")
+    fingerprint: str
+    rule: str
+    zone_id: str
+    severity: str
+    state: str
+    starts_at: float
+    value: float
+    threshold: float
+    summary: str
+    ends_at: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.zone_id
+
+
+EVENT_TYPES: dict[str, type] = {
+    cls.TYPE: cls for cls in (CountEvent, CameraHealth, SensorEvent, Alert)
+}
+
+
+def fingerprint(*parts: str) -> str:
+    """Stable 16-hex-digit id for an alert: same inputs, same id, across processes."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """Wire form: ``{"v": 1, "type": ..., ...}`` with ISO timestamps."""
+    data = asdict(event)
+    for name in event.TS_FIELDS:
+        data[name] = iso(data[name])
+    return {"v": SCHEMA_VERSION, "type": event.TYPE, **data}
+
+
+def event_to_json(event: Any) -> str:
+    return json.dumps(event_to_dict(event), separators=(",", ":"), sort_keys=False)
+
+
+def event_from_dict(data: Any, expected: type | None = None) -> Any:
+    """Validate a decoded message and build the event; raise :class:`EventError` if invalid."""
+    if not isinstance(data, dict):
+        raise EventError("not_an_object", f"expected a JSON object, got {type(data).__name__}")
+    version = data.get("v")
+    if version != SCHEMA_VERSION:
+        raise EventError("bad_version", f"v={version!r}, this build reads v={SCHEMA_VERSION}")
+    etype = data.get("type")
+    cls = EVENT_TYPES.get(etype) if isinstance(etype, str) else None
+    if cls is None:
+        raise EventError("unknown_type", f"type={etype!r}")
+    if expected is not None and cls is not expected:
+        raise EventError("unexpected_type", f"type={etype!r} where {expected.TYPE!r} belongs")
+    fields = {k: v for k, v in data.items() if k not in ("v", "type")}
+    for name in cls.TS_FIELDS:
+        if fields.get(name) is not None:
+            fields[name] = parse_ts(fields[name], name)
+    try:
+        event = cls(**fields)
+    except TypeError as exc:
+        raise EventError("bad_fields", str(exc)) from None
+    _check_types(event)
+    return event
+
+
+def event_from_json(raw: str | bytes, expected: type | None = None) -> Any:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError("bad_json", str(exc)) from None
+    return event_from_dict(data, expected)
+
+
+def _check_types(event: Any) -> None:
+    """Reject values that would poison rules later (NaN counts, unknown states)."""
+    if isinstance(event, CountEvent):
+        _number(event.count, "count")
+        if event.count < 0:
+            raise EventError("bad_field", "count: negative")
+        if event.density_ppm2 is not None:
+            _number(event.density_ppm2, "density_ppm2")
+    elif isinstance(event, CameraHealth):
+        if event.state not in HEALTH_STATES:
+            raise EventError("bad_field", f"state: {event.state!r} not in {HEALTH_STATES}")
+    elif isinstance(event, SensorEvent):
+        _number(event.value, "value")
+    elif isinstance(event, Alert) and event.state not in ALERT_STATES:
+        raise EventError("bad_field", f"state: {event.state!r} not in {ALERT_STATES}")
+
+
+def _number(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EventError("bad_field", f"{name}: expected a finite number, got {value!r}")

@@ -1,0 +1,62 @@
+"""Prometheus metrics for every stage, on a private registry per process run.
+
+Label sets stay bounded (camera, zone, rule, severity, detector, sink, reason) and
+never carry anything personal.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DETECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    def __init__(self, site: str = "crowdwatch") -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.site = site
+        self.zone_people = Gauge(
+            "crowdwatch_zone_people", "Latest people count per zone.", ["camera", "zone"],
+            registry=r)
+        self.zone_density = Gauge(
+            "crowdwatch_zone_density_ppm2", "Latest density per zone, persons per m².",
+            ["camera", "zone"], registry=r)
+        self.camera_up = Gauge(
+            "crowdwatch_camera_up", "1 while the camera delivers frames.", ["camera"], registry=r)
+        self.camera_fps = Gauge(
+            "crowdwatch_camera_fps", "Samples per second actually processed.", ["camera"],
+            registry=r)
+        self.frames_total = Counter(
+            "crowdwatch_frames", "Frames sampled and counted.", ["camera"], registry=r)
+        self.frames_dropped = Counter(
+            "crowdwatch_frames_dropped", "Samples dropped because the pipeline was behind.",
+            ["camera"], registry=r)
+        self.detect_seconds = Histogram(
+            "crowdwatch_detect_seconds", "Detector time per frame.", ["detector"],
+            buckets=DETECT_BUCKETS, registry=r)
+        self.capture_to_event = Histogram(
+            "crowdwatch_capture_to_event_seconds",
+            "Capture timestamp to event handled by the stream engine.",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.events_total = Counter(
+            "crowdwatch_events", "Events handled by the stream engine.", ["type"], registry=r)
+        self.deadletter_total = Counter(
+            "crowdwatch_deadletter", "Messages rejected to the dead-letter sink.", ["reason"],
+            registry=r)
+        self.alerts_firing = Gauge(
+            "crowdwatch_alerts_firing", "Alerts firing now.", ["rule", "severity"], registry=r)
+        self.alerts_sent = Counter(
+            "crowdwatch_alerts_sent", "Alert notifications handed to sinks.", ["sink", "outcome"],
+            registry=r)
+        self.info = Gauge(
+            "crowdwatch_build_info", "Always 1; labels say what runs.", ["site", "version"],
+            registry=r)
+
+    def serve(self, host: str, port: int) -> None:
+        """Start the /metrics endpoint in a daemon thread."""
+        start_http_server(port, addr=host, registry=self.registry)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float | None:
+        return self.registry.get_sample_value(name, labels or {})

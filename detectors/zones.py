@@ -1,0 +1,128 @@
+"""Zone geometry: polygon masks, ground-plane homography, area and perspective weights.
+
+Everything here is in the camera's native pixel coordinates unless scaled with
+:meth:`ZoneGeometry.at_scale`, because configs are written against the native view
+while detection runs on a downscaled frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from crowdwatch.config import ZoneConfig
+
+
+def shoelace_area(points: np.ndarray) -> float:
+    """Area of a simple polygon (any units)."""
+    x, y = points[:, 0], points[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def ground_homography(image_pts: list[list[float]], world_pts: list[list[float]]) -> np.ndarray:
+    """Homography from image pixels to ground metres; refuses degenerate point sets."""
+    src = np.asarray(image_pts, dtype=np.float64)
+    dst = np.asarray(world_pts, dtype=np.float64)
+    if shoelace_area(src) < 1.0 or shoelace_area(dst) < 1e-6:
+        raise ValueError("ground points are collinear or repeated; pick 4 spread-out points")
+    h = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
+    return h.astype(np.float64)
+
+
+def project(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(pts, h).reshape(-1, 2)
+
+
+def ground_area_m2(polygon: list[list[float]], h: np.ndarray) -> float:
+    """Ground area of an image polygon: map its corners to metres, then shoelace.
+
+    Straight image edges stay straight under a homography, so this is exact for
+    polygons that lie on the calibrated plane.
+    """
+    return shoelace_area(project(h, np.asarray(polygon)))
+
+
+def pixel_area_scale(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """|det J| of the image→ground map at every pixel: m² covered by one pixel."""
+    height, width = shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    a, b, c = h[0]
+    d, e, f = h[1]
+    g, i, k = h[2]
+    w = g * xs + i * ys + k
+    # Jacobian determinant of a projective map simplifies to det(H) / w^3.
+    return np.abs(np.linalg.det(h) / w**3)
+
+
+@dataclass
+class ZoneGeometry:
+    """A zone at one image scale: mask, area in m² and a perspective weight map."""
+
+    zone_id: str
+    polygon: np.ndarray  # pixels at this scale
+    shape: tuple[int, int]  # (height, width) of frames at this scale
+    homography: np.ndarray | None  # image pixels (this scale) -> metres
+    area_m2: float | None
+
+    @classmethod
+    def from_config(cls, zone: ZoneConfig, shape: tuple[int, int], scale: float) -> ZoneGeometry:
+        poly = np.asarray(zone.polygon, dtype=np.float64) * scale
+        homography = None
+        area = None
+        if zone.ground is not None:
+            image_pts = np.asarray(zone.ground.image, dtype=np.float64) * scale
+            homography = ground_homography(image_pts.tolist(), zone.ground.world_m)
+            area = ground_area_m2(poly.tolist(), homography)
+        return cls(zone.id, poly, shape, homography, area)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        mask = np.zeros(self.shape, dtype=np.uint8)
+        cv2.fillPoly(mask, [np.round(self.polygon).astype(np.int32)], 255)
+        return mask
+
+    @cached_property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) crop that contains the zone, so features skip the rest."""
+        ys, xs = np.nonzero(self.mask)
+        if len(ys) == 0:
+            return (0, 0, 0, 0)
+        return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+
+    def perspective_weight(self, person_scale: np.ndarray | None = None) -> np.ndarray:
+        """Per-pixel weight ~ 1 / (image area of a person there), cropped to bbox.
+
+        With a ground homography, a ground m² shrinks as Z^-3 in the image while a
+        standing person shrinks as Z^-2, so person area ∝ J^(2/3), J = m² per pixel
+        inverted. ``person_scale`` (relative person height per pixel, as calibration
+        files carry) overrides it; with neither the weight is flat.
+        """
+        y0, y1, x0, x1 = self.bbox
+        if person_scale is not None:
+            p = np.asarray(person_scale, dtype=np.float64)
+            if p.shape != self.shape:
+                p = cv2.resize(p, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_LINEAR)
+            weight = 1.0 / np.maximum(p[y0:y1, x0:x1], 1e-3) ** 2
+        elif self.homography is not None:
+            m2_per_px = pixel_area_scale(self.homography, self.shape)[y0:y1, x0:x1]
+            px_per_m2 = 1.0 / np.maximum(m2_per_px, 1e-12)
+            weight = px_per_m2 ** (-2.0 / 3.0)
+        else:
+            weight = np.ones((y1 - y0, x1 - x0))
+        inside = self.mask[y0:y1, x0:x1] > 0
+        # Not normalised per zone: a model fitted on one zone must transfer to another.
+        return (weight * inside).astype(np.float32)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Which points (N×2, pixels at this scale) fall inside the zone polygon."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if len(pts) == 0:
+            return np.zeros(0, dtype=bool)
+        poly = self.polygon.astype(np.float32)
+        return np.array(
+            [cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in pts]
+        )

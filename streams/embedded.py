@@ -1,0 +1,111 @@
+"""The embedded default: cameras, detectors and the rule engine in one process.
+
+Camera threads put events on one bounded queue; the main thread drains it into the
+rule engine, updates metrics, ticks time-based rules and hands notifications to the
+sinks. No broker, no frames outside the camera threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import CameraHealth, CountEvent
+from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.metrics import Metrics
+from crowdwatch.streams.engine import RuleEngine
+from crowdwatch.streams.sinks import Dispatcher
+
+log = logging.getLogger("crowdwatch.run")
+
+
+class EmbeddedRunner:
+    def __init__(
+        self,
+        config: CrowdwatchConfig,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        realtime: bool = True,
+    ) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.realtime = realtime
+        self.stop_event = threading.Event()
+        self.events: queue.Queue = queue.Queue(maxsize=config.engine.queue_size)
+        self.engine = RuleEngine(config, start_ts=time.time())
+        self.workers = [
+            CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
+            for cam in config.cameras
+        ]
+
+    def _emit(self, event: object) -> None:
+        try:
+            self.events.put(event, timeout=1.0)
+        except queue.Full:
+            if isinstance(event, CountEvent):
+                self.metrics.frames_dropped.labels(camera=event.camera_id).inc()
+
+    def _handle(self, event: object) -> None:
+        m = self.metrics
+        if isinstance(event, CountEvent):
+            m.events_total.labels(type="count").inc()
+            m.zone_people.labels(camera=event.camera_id, zone=event.zone_id).set(event.count)
+            if event.density_ppm2 is not None:
+                m.zone_density.labels(camera=event.camera_id, zone=event.zone_id).set(
+                    event.density_ppm2)
+            m.capture_to_event.observe(max(0.0, time.time() - event.ts))
+        elif isinstance(event, CameraHealth):
+            m.events_total.labels(type="health").inc()
+        for alert in self.engine.handle(event):
+            self.dispatcher.send(alert)
+
+    def run(self, duration: float | None = None) -> None:
+        """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
+        self.metrics.info.labels(site=self.config.site.name, version=_version()).set(1)
+        for worker in self.workers:
+            worker.start()
+        log.info("crowdwatch running: %d camera(s), %d rule(s)", len(self.workers),
+                 len(self.config.rules), extra={"site": self.config.site.name})
+        deadline = None if duration is None else time.monotonic() + duration
+        tick = self.config.engine.tick
+        next_tick = time.monotonic() + tick
+        try:
+            while not self.stop_event.is_set():
+                now_mono = time.monotonic()
+                if deadline is not None and now_mono >= deadline:
+                    break
+                if not any(w.is_alive() for w in self.workers) and self.events.empty():
+                    log.info("every source has ended")
+                    break
+                timeout = max(0.0, min(next_tick, deadline or next_tick) - now_mono)
+                try:
+                    self._handle(self.events.get(timeout=timeout))
+                except queue.Empty:
+                    pass
+                if time.monotonic() >= next_tick:
+                    for alert in self.engine.tick(time.time()):
+                        self.dispatcher.send(alert)
+                    next_tick += tick
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for worker in self.workers:
+            worker.join(timeout=5.0)
+        while True:  # drain what cameras produced before they stopped
+            try:
+                self._handle(self.events.get_nowait())
+            except queue.Empty:
+                break
+        self.dispatcher.close()
+
+
+def _version() -> str:
+    from crowdwatch import __version__
+
+    return __version__

@@ -1,0 +1,98 @@
+"""Routes events to rules and keeps rule state in a pluggable key→state store.
+
+The store is a plain dict in the embedded engine; a scale-out worker can hand in a
+table instead. The engine also guards notifications: a fingerprint that is already
+firing is never sent again, and only a firing one can resolve.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import MutableMapping
+from typing import Any
+
+from crowdwatch.config import (
+    CameraOfflineRuleConfig,
+    CountRuleConfig,
+    CrowdwatchConfig,
+    DensityRuleConfig,
+)
+from crowdwatch.events import Alert, CameraHealth, CountEvent
+from crowdwatch.streams.rules import CameraOfflineRule, ThresholdRule
+
+
+class RuleEngine:
+    def __init__(
+        self,
+        config: CrowdwatchConfig,
+        start_ts: float,
+        store: MutableMapping[str, Any] | None = None,
+    ) -> None:
+        site = config.site.name
+        zones = config.zones()
+        self.by_zone: dict[str, list[ThresholdRule]] = defaultdict(list)
+        self.offline: dict[str, list[CameraOfflineRule]] = defaultdict(list)
+        self.store: MutableMapping[str, Any] = {} if store is None else store
+        self.firing: dict[str, Alert] = {}
+        self.start_ts = start_ts
+        for index, rule in enumerate(config.rules):
+            if isinstance(rule, DensityRuleConfig | CountRuleConfig):
+                camera = zones[rule.zone][0].id
+                self.by_zone[rule.zone].append((f"r{index}", ThresholdRule(rule, site, camera)))
+            elif isinstance(rule, CameraOfflineRuleConfig):
+                for cam in config.cameras:
+                    if rule.camera in (None, cam.id):
+                        r = CameraOfflineRule(rule, site, cam.id, [z.id for z in cam.zones])
+                        self.offline[cam.id].append((f"r{index}", r))
+
+    def handle(self, event: Any) -> list[Alert]:
+        """Feed one event; return the notifications to send (deduplicated)."""
+        out: list[Alert] = []
+        if isinstance(event, CountEvent):
+            for rid, rule in self.by_zone.get(event.zone_id, ()):
+                value = rule.value_of(event)
+                if value is None:
+                    continue
+                key = f"{rid}/{event.zone_id}"
+                state = self.store.get(key)
+                if state is None:
+                    state = rule.new_state()
+                out += rule.observe(state, event.ts, value)
+                self.store[key] = state
+            out += self._seen(event.camera_id, event.ts)
+        elif isinstance(event, CameraHealth) and event.state == "up":
+            out += self._seen(event.camera_id, event.ts)
+        return self._dedupe(out)
+
+    def _seen(self, camera_id: str, ts: float) -> list[Alert]:
+        out: list[Alert] = []
+        for rid, rule in self.offline.get(camera_id, ()):
+            key = f"{rid}/{camera_id}"
+            state = self.store.get(key) or rule.new_state(self.start_ts)
+            out += rule.seen(state, ts)
+            self.store[key] = state
+        return out
+
+    def tick(self, now: float) -> list[Alert]:
+        """Evaluate time-based rules (camera offline) at ``now``."""
+        out: list[Alert] = []
+        for camera_id, rules in self.offline.items():
+            for rid, rule in rules:
+                key = f"{rid}/{camera_id}"
+                state = self.store.get(key) or rule.new_state(self.start_ts)
+                out += rule.tick(state, now)
+                self.store[key] = state
+        return self._dedupe(out)
+
+    def _dedupe(self, alerts: list[Alert]) -> list[Alert]:
+        out = []
+        for alert in alerts:
+            if alert.state == "firing":
+                if alert.fingerprint in self.firing:
+                    continue
+                self.firing[alert.fingerprint] = alert
+            else:
+                if self.firing.pop(alert.fingerprint, None) is None:
+                    continue
+            out.append(alert)
+        return out
