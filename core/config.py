@@ -235,6 +235,7 @@ def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
             if err["type"] == "extra_forbidden":
                 message = "unknown key (not allowed here; check the spelling)"
             problems.append(Problem(_dotted(loc, node), _line_of(node, loc), message))
+        problems.sort(key=lambda p: p.line or 0)
         raise ConfigError(source, problems) from None
     problems = [
         Problem(_dotted(loc, node), _line_of(node, loc), msg) for loc, msg in _cross_check(config)
@@ -280,9 +281,6 @@ def _walk(node: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, list, i
         if isinstance(node, yaml.MappingNode):
             child = next((v for k, v in node.value if k.value == part), None)
             if child is None:
-                key = next((k for k, _ in node.value if k.value == part), None)
-                if key is not None:
-                    return key, [*used, part], i
                 continue
             node = child
             used.append(part)

@@ -1,0 +1,74 @@
+import json
+import math
+
+import pytest
+
+from crowdwatch.events import (
+    SCHEMA_VERSION,
+    Alert,
+    CameraHealth,
+    CountEvent,
+    EventError,
+    SensorEvent,
+    event_from_json,
+    event_to_json,
+    fingerprint,
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        CountEvent("cam", "z", 1764000000.25, 12.5, 0.8, 15.6, "background", 0.9, 42),
+        CameraHealth("cam", 1764000000.0, "stale", 1.9, "frozen"),
+        SensorEvent("door-3", 1764000000.0, "counter", 17.0, "z"),
+        Alert("abc", "density", "z", "warning", "resolved", 1764000000.0, 0.3, 0.25, "ok",
+              1764000100.5, {"site": "s"}),
+    ],
+)
+def test_round_trip_keeps_every_field(event):
+    wire = json.loads(event_to_json(event))
+    assert wire["v"] == SCHEMA_VERSION
+    assert wire["type"] == event.TYPE
+    assert event_from_json(event_to_json(event)) == event
+
+
+def test_timestamps_are_iso_utc_on_the_wire():
+    wire = json.loads(event_to_json(CountEvent("c", "z", 0.5, 1.0)))
+    assert wire["ts"] == "1970-01-01T00:00:00.500Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "bad_json"),
+        (b"[1,2]", "not_an_object"),
+        (b'{"v": 99, "type": "count"}', "bad_version"),
+        (b'{"v": 1, "type": "selfie"}', "unknown_type"),
+        (b'{"v": 1, "type": "count", "camera_id": "c"}', "bad_fields"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":"yesterday","count":1}',
+         "bad_field"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1,"count":-3}', "bad_field"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1,"count":NaN}', "bad_field"),
+        (b'{"v":1,"type":"health","camera_id":"c","ts":1,"state":"sleepy"}', "bad_field"),
+    ],
+)
+def test_invalid_messages_name_their_reason(raw, reason):
+    with pytest.raises(EventError) as err:
+        event_from_json(raw)
+    assert err.value.reason == reason
+
+
+def test_expected_type_is_enforced():
+    raw = event_to_json(CameraHealth("c", 1.0, "up"))
+    with pytest.raises(EventError) as err:
+        event_from_json(raw, expected=CountEvent)
+    assert err.value.reason == "unexpected_type"
+
+
+def test_fingerprint_is_stable_and_distinct():
+    a = fingerprint("site", "density", "zone-a", "warning")
+    assert a == fingerprint("site", "density", "zone-a", "warning")
+    assert a != fingerprint("site", "density", "zone-b", "warning")
+    assert a != fingerprint("site", "density", "zone-a", "critical")
+    assert len(a) == 16 and not math.isnan(int(a, 16))
