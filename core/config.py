@@ -29,7 +29,8 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 def _parse_duration(value: Any) -> Any:
     """'10s', '2m', '500ms', '1h' or a bare number of seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like '10s' or '2m'")
+        # pydantic turns ValueError (not TypeError) into a located validation error
+        raise ValueError("expected a duration like '10s' or '2m'")  # noqa: TRY004
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -267,9 +268,9 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
                 found.append(
                     (("rules", ri, "zone"), f"density needs zone {rule.zone!r} to have `ground`")
                 )
-        elif isinstance(rule, CameraOfflineRuleConfig):
-            if rule.camera is not None and rule.camera not in seen_cams:
-                found.append((("rules", ri, "camera"), f"no camera with id {rule.camera!r}"))
+        elif (isinstance(rule, CameraOfflineRuleConfig) and rule.camera is not None
+              and rule.camera not in seen_cams):
+            found.append((("rules", ri, "camera"), f"no camera with id {rule.camera!r}"))
     return found
 
 

@@ -50,7 +50,7 @@ def parse_ts(value: Any, name: str) -> float:
         return float(value)
     if isinstance(value, str):
         try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            dt = datetime.fromisoformat(value)
         except ValueError as exc:
             raise EventError("bad_field", f"{name}: {exc}") from None
         if dt.tzinfo is None:

@@ -50,8 +50,6 @@ def pixel_area_scale(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """|det J| of the image→ground map at every pixel: m² covered by one pixel."""
     height, width = shape
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    a, b, c = h[0]
-    d, e, f = h[1]
     g, i, k = h[2]
     w = g * xs + i * ys + k
     # Jacobian determinant of a projective map simplifies to det(H) / w^3.

@@ -90,7 +90,7 @@ class VideoSource:
         start_ts: float | None = None,
     ) -> None:
         self.url = url
-        self.path = url[len("file://"):] if url.startswith("file://") else url
+        self.path = url.removeprefix("file://")
         self.sample_hz = sample_hz
         self.loop = loop
         self.realtime = realtime

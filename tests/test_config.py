@@ -99,13 +99,13 @@ def test_cli_check_exit_codes(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(GOOD.replace("warn: 2,", "warn: -2, colour: red,"))
     ok = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check", str(good)],
-                        capture_output=True, text=True)
+                        capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
     res = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check", str(bad)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert res.returncode == 2
     assert "line 12: rules[0].warn" in res.stderr
     assert "line 12: rules[0].colour: unknown key" in res.stderr
     missing = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check",
-                              str(tmp_path / "nope.yaml")], capture_output=True, text=True)
+                              str(tmp_path / "nope.yaml")], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "cannot read" in missing.stderr

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh checkout: install test extras into .venv, start the
+# services the tests need on loopback, run lint and tests, stop the services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test,plot]"
+
+SERVICES=()          # scripts under deploy/ with start|stop, added as tests need them
+stop_services() {
+  for svc in "${SERVICES[@]:-}"; do
+    [ -n "$svc" ] && bash "$svc" stop || true
+  done
+}
+trap stop_services EXIT
+for svc in "${SERVICES[@]:-}"; do
+  [ -n "$svc" ] && bash "$svc" start
+done
+
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
