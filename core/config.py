@@ -68,10 +68,19 @@ class GroundPlane(_Strict):
 
 class ZoneConfig(_Strict):
     id: Identifier = Field(description="Zone id; unique across the site.")
-    polygon: Polygon = Field(description="Zone outline in image pixels (native resolution).")
+    polygon: Polygon | None = Field(
+        None, description="Zone outline in image pixels (native resolution).")
+    mask: str | None = Field(
+        None, description="Instead of a polygon: a PNG the size of the frame, white = zone.")
     ground: GroundPlane | None = Field(None, description="Ground calibration for density.")
     lat: float | None = Field(None, ge=-90, le=90, description="Zone latitude (map panels).")
     lon: float | None = Field(None, ge=-180, le=180, description="Zone longitude (map panels).")
+
+    @model_validator(mode="after")
+    def _one_outline(self) -> ZoneConfig:
+        if (self.polygon is None) == (self.mask is None):
+            raise ValueError("give exactly one of polygon or mask")
+        return self
 
 
 class BackgroundDetectorConfig(_Strict):

@@ -1,10 +1,19 @@
-"""Counting by regression on background-subtraction features (privacy-friendly, cheap).
+"""Counting by regression on background-difference features (privacy-friendly, cheap).
 
-A per-camera MOG2 model separates moving foreground from the scene. Per zone the
-foreground area and foreground edge length are weighted by perspective (a far person
-covers fewer pixels than a near one) and a small linear model maps them to a count.
-The model is fitted per camera by ``crowdwatch calibrate``; a default fitted on the
-built-in simulated scene ships with the package.
+Per camera, an in-memory background is the per-pixel median of a ring buffer of past
+samples (people move, the floor stays), so it needs no stored reference image. Each
+sample gives a handful of per-pixel maps (difference from the background at two
+levels, edges on changed pixels, change of gradient, mean difference) that are pooled
+per zone and mapped to a count by a ridge-regularised linear model:
+
+- ``global`` layout: maps are summed over the zone with perspective weights, so the
+  model transfers between zones and cameras of similar geometry (the shipped default,
+  fitted on the simulated scene, is global).
+- ``cells`` layout: maps are averaged per grid cell and every cell has its own
+  weights, which learns the camera's perspective and occluders from labelled frames;
+  the most accurate choice for a fixed camera (``crowdwatch calibrate``).
+
+Everything scene-specific lives in the model file; nothing here knows a scene.
 """
 
 from __future__ import annotations
@@ -20,29 +29,47 @@ import numpy as np
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.zones import ZoneGeometry
 
-MODEL_VERSION = 1
-FEATURES = ("fg_area_w", "fg_edges_w")
+MODEL_VERSION = 2
+MAP_NAMES = ("diff_low", "diff_high", "edges_changed", "gradient_change", "diff_mean")
+
+
+@dataclass
+class BackgroundSettings:
+    buffer: int = 60  # samples kept for the median
+    every: int = 16  # keep one sample in this many
+    recompute: int = 64  # recompute the median every this many samples
 
 
 @dataclass
 class RegressionModel:
-    """Linear map from perspective-weighted features to a people count."""
+    """Pooled features → count; standardised ridge regression."""
 
+    layout: str  # "global" or "cells"
     coef: list[float]
     intercept: float
-    detect_width: int = 640
-    features: list[str] = field(default_factory=lambda: list(FEATURES))
-    perspective: str | None = None  # .npy of relative person size, relative to the model file
+    mean: list[float]
+    scale: list[float]
+    work_width: int = 320
+    cell: int = 20
+    grid: list[int] | None = None  # [rows, cols] of cells at work_width (cells layout)
+    diff_low: float = 20.0
+    diff_high: float = 40.0
+    background: BackgroundSettings = field(default_factory=BackgroundSettings)
+    weight_map: str | None = None  # .npy per-pixel weight (~1/person area), global layout
+    zone_id: str | None = None  # zone the cells were fitted for (cells layout)
+    alpha: float | None = None
     trained_on: str = ""
+    train_frames: int = 0
     train_mae: float | None = None
     kind: str = "background"
     version: int = MODEL_VERSION
 
     def predict(self, feats: np.ndarray) -> np.ndarray:
-        return np.maximum(0.0, feats @ np.asarray(self.coef) + self.intercept)
+        x = (np.atleast_2d(feats) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return np.maximum(0.0, x @ np.asarray(self.coef) + self.intercept)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        Path(path).write_text(json.dumps(asdict(self)) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> RegressionModel:
@@ -51,19 +78,37 @@ class RegressionModel:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: cannot read background model: {exc}") from None
-        if data.get("kind") != "background" or data.get("version") != MODEL_VERSION:
-            raise ValueError(
-                f"{path}: not a background model v{MODEL_VERSION} "
-                f"(kind={data.get('kind')!r}, version={data.get('version')!r})"
-            )
+        if not isinstance(data, dict) or data.get("kind") != "background" or (
+            data.get("version") != MODEL_VERSION
+        ):
+            got = data.get("version") if isinstance(data, dict) else None
+            raise ValueError(f"{path}: not a background model v{MODEL_VERSION} (version={got!r})")
         try:
+            data["background"] = BackgroundSettings(**data.get("background", {}))
             model = cls(**data)
         except TypeError as exc:
             raise ValueError(f"{path}: {exc}") from None
-        if len(model.coef) != len(model.features):
-            raise ValueError(f"{path}: {len(model.coef)} coefficients for {model.features}")
-        if model.perspective and not Path(model.perspective).is_absolute():
-            model.perspective = str(path.parent / model.perspective)
+        if model.layout not in ("global", "cells"):
+            raise ValueError(f"{path}: layout must be global or cells, not {model.layout!r}")
+        if not (len(model.coef) == len(model.mean) == len(model.scale)):
+            raise ValueError(f"{path}: coef, mean and scale lengths differ")
+        if model.weight_map and not Path(model.weight_map).is_absolute():
+            model.weight_map = str(path.parent / model.weight_map)
+        return model
+
+    @classmethod
+    def blank(cls, layout: str, **settings) -> RegressionModel:
+        """An unfitted model: enough to compute features for calibration."""
+        return cls(layout=layout, coef=[], intercept=0.0, mean=[], scale=[], **settings)
+
+    def fitted(self, feats: np.ndarray, truth: np.ndarray, **meta) -> RegressionModel:
+        """A copy of this model's settings with weights fitted to (feats, truth)."""
+        coef, icpt, mean, scale, alpha = fit_ridge(feats, truth)
+        model = RegressionModel(**{**asdict(self), "background": self.background, **meta,
+                                   "coef": coef.tolist(), "intercept": icpt,
+                                   "mean": mean.tolist(), "scale": scale.tolist(),
+                                   "alpha": alpha, "train_frames": len(truth)})
+        model.train_mae = float(np.abs(model.predict(feats) - truth).mean())
         return model
 
     @classmethod
@@ -72,90 +117,165 @@ class RegressionModel:
         with resources.as_file(ref) as path:
             return cls.load(path)
 
-    @classmethod
-    def fit(cls, feats: np.ndarray, truth: np.ndarray, **meta) -> RegressionModel:
-        """Least squares with an intercept; drops to no intercept if it would go negative."""
-        x = np.column_stack([feats, np.ones(len(feats))])
-        sol, *_ = np.linalg.lstsq(x, truth, rcond=None)
-        model = cls(coef=[float(c) for c in sol[:-1]], intercept=float(sol[-1]), **meta)
-        model.train_mae = float(np.mean(np.abs(model.predict(feats) - truth)))
-        return model
+
+def fit_ridge(
+    feats: np.ndarray, truth: np.ndarray, alphas: tuple[float, ...] = (1, 3, 10, 30, 100, 300),
+    holdout: float = 0.25,
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, float]:
+    """Standardised ridge; alpha picked on the last ``holdout`` of frames (time order).
+
+    A blocked hold-out, not leave-one-out: neighbouring frames are near copies, so
+    leave-one-out would always favour too little regularisation.
+    Returns (coef, intercept, mean, scale, alpha).
+    """
+    mean = feats.mean(axis=0)
+    scale = feats.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    x = (feats - mean) / scale
+
+    def solve(xs: np.ndarray, ys: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+        xm, ym = xs.mean(axis=0), ys.mean()
+        xc = xs - xm
+        coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(xs.shape[1]), xc.T @ (ys - ym))
+        return coef, float(ym - xm @ coef)
+
+    n_fit = int(len(x) * (1 - holdout))
+    best = alphas[0]
+    if len(alphas) > 1 and n_fit >= 10 and len(x) - n_fit >= 5:
+        errors = []
+        for alpha in alphas:
+            coef, icpt = solve(x[:n_fit], truth[:n_fit], alpha)
+            errors.append(np.abs(x[n_fit:] @ coef + icpt - truth[n_fit:]).mean())
+        best = alphas[int(np.argmin(errors))]
+    coef, icpt = solve(x, truth, best)
+    return coef, icpt, mean, scale, float(best)
+
+
+class MedianBackground:
+    """Per-pixel median of sparse past samples, held in memory only."""
+
+    def __init__(self, settings: BackgroundSettings) -> None:
+        self.s = settings
+        self.frames: list[np.ndarray] = []
+        self.samples = 0
+        self._since_kept = 0
+        self.image: np.ndarray | None = None
+        self.grad: tuple[np.ndarray, np.ndarray] | None = None
+
+    def update(self, img: np.ndarray) -> None:
+        # Fill faster while the buffer is nearly empty, so a new camera settles sooner.
+        settling = len(self.frames) < 8
+        step = max(1, self.s.every // 8) if settling else self.s.every
+        kept = False
+        if not self.frames or self._since_kept + 1 >= step:
+            self.frames.append(img)
+            del self.frames[: -self.s.buffer]
+            self._since_kept, kept = 0, True
+        else:
+            self._since_kept += 1
+        if self.image is None or self.samples % self.s.recompute == 0 or (settling and kept):
+            self.image = np.median(np.stack(self.frames), axis=0).astype(np.float32)
+            gray = cv2.cvtColor(self.image.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+            self.grad = (cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+        self.samples += 1
+
+    @property
+    def warm(self) -> float:
+        """0..1: how settled the median is (8 kept samples count as settled)."""
+        return min(1.0, len(self.frames) / 8)
 
 
 class BackgroundDetector:
-    """One instance per camera: it carries that camera's background model."""
+    """One instance per camera: it carries that camera's in-memory background."""
 
     name = "background"
 
-    def __init__(
-        self,
-        model: RegressionModel | None = None,
-        history: int = 120,
-        var_threshold: float = 16.0,
-        warmup: int = 5,
-    ) -> None:
+    def __init__(self, model: RegressionModel | None = None) -> None:
         self.model = model or RegressionModel.default()
-        self.subtractor = cv2.createBackgroundSubtractorMOG2(
-            history=history, varThreshold=var_threshold, detectShadows=False
-        )
-        self.warmup = warmup
-        self.frames = 0
-        self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-        self._weights: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._person_scale = (
-            np.load(self.model.perspective).astype(np.float32) if self.model.perspective else None
-        )
+        self.bg = MedianBackground(self.model.background)
+        self._pool_cache: dict[tuple, tuple] = {}
+        self._zones: dict[tuple, ZoneGeometry] = {}
+        self.grid: list[int] | None = None  # cell grid of the last zone pooled (cells layout)
+        self._weight_map = np.load(self.model.weight_map) if self.model.weight_map else None
 
     def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        width = frame.shape[1]
-        if width == self.model.detect_width:
+        width = self.model.work_width
+        if frame.shape[1] == width:
             return frame, 1.0
-        scale = self.model.detect_width / width
-        size = (self.model.detect_width, max(1, round(frame.shape[0] * scale)))
+        scale = width / frame.shape[1]
+        size = (width, max(1, round(frame.shape[0] * scale)))
         return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
 
-    def _zone_at(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> ZoneGeometry:
-        if scale == 1.0 and zone.shape == shape:
-            return zone
-        h = zone.homography
-        if h is not None and scale != 1.0:
-            h = h @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
-        return ZoneGeometry(zone.zone_id, zone.polygon * scale, shape, h, zone.area_m2)
+    def maps(self, img: np.ndarray) -> list[np.ndarray]:
+        """Per-pixel feature maps (float32) for a frame at work resolution."""
+        m = self.model
+        assert self.bg.image is not None and self.bg.grad is not None
+        diff = cv2.absdiff(img.astype(np.float32), self.bg.image).max(axis=2)
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
+        gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+        grad_change = np.minimum(cv2.absdiff(gx, self.bg.grad[0]) + cv2.absdiff(gy, self.bg.grad[1]),
+                                 400.0) * (1.0 / 400.0)
+        low = (diff > m.diff_low).astype(np.float32)
+        edges = (cv2.Canny(gray, 50, 150) > 0).astype(np.float32) * low
+        return [low, (diff > m.diff_high).astype(np.float32), edges, grad_change,
+                diff * (1.0 / 255.0)]
 
-    def _weights_for(self, zone: ZoneGeometry) -> tuple[np.ndarray, np.ndarray]:
+    def _pooling(self, zone: ZoneGeometry) -> tuple:
+        """Precomputed weights for one zone at work resolution."""
         key = (zone.zone_id, zone.shape)
-        if key not in self._weights:
-            w = zone.perspective_weight(self._person_scale)
-            self._weights[key] = (w, np.sqrt(w))
-        return self._weights[key]
+        if key in self._pool_cache:
+            return self._pool_cache[key]
+        m = self.model
+        if m.layout == "global":
+            pool = ("global", zone.bbox, zone.perspective_weight(self._weight_map))
+        else:
+            rows, cols = zone.shape[0] // m.cell, zone.shape[1] // m.cell
+            if m.grid is not None and [rows, cols] != list(m.grid):
+                raise ValueError(
+                    f"model fitted on a {m.grid} cell grid, zone {zone.zone_id!r} gives "
+                    f"{[rows, cols]}: frame size differs from calibration")
+            mask = (zone.mask[: rows * m.cell, : cols * m.cell] > 0).astype(np.float32)
+            self.grid = [rows, cols]
+            pool = ("cells", rows, cols, mask)
+        self._pool_cache[key] = pool
+        return pool
+
+    def _pool(self, maps: list[np.ndarray], zone: ZoneGeometry) -> np.ndarray:
+        pool = self._pooling(zone)
+        if pool[0] == "global":
+            _, (y0, y1, x0, x1), weight = pool
+            return np.array([float((mp[y0:y1, x0:x1] * weight).sum()) for mp in maps])
+        _, rows, cols, mask = pool
+        c = self.model.cell
+        out = [
+            (mp[: rows * c, : cols * c] * mask).reshape(rows, c, cols, c).mean(axis=(1, 3))
+            for mp in maps
+        ]
+        return np.stack(out, axis=-1).ravel()
+
+    def _zone_at(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> ZoneGeometry:
+        key = (zone.zone_id, zone.shape, shape)
+        cached = self._zones.get(key)
+        if cached is None:
+            cached = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
+            self._zones[key] = cached
+        return cached
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Feed the background without counting (warm-up before labelled frames)."""
+        self.bg.update(self._resize(frame)[0])
 
     def features(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, np.ndarray]:
         """Update the background with this frame; return each zone's feature vector."""
-        small, scale = self._resize(frame)
-        fg = self.subtractor.apply(small)
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._kernel)
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        edges = cv2.Canny(gray, 60, 150)
-        edges &= fg
-        self.frames += 1
-        self._fg_ratio = float(np.count_nonzero(fg)) / fg.size
-        out = {}
-        for zone in zones:
-            z = self._zone_at(zone, fg.shape, scale)
-            y0, y1, x0, x1 = z.bbox
-            w_area, w_edge = self._weights_for(z)
-            fg_crop = fg[y0:y1, x0:x1].astype(np.float32) * (1.0 / 255.0)
-            ed_crop = edges[y0:y1, x0:x1].astype(np.float32) * (1.0 / 255.0)
-            out[zone.zone_id] = np.array(
-                [float((fg_crop * w_area).sum()), float((ed_crop * w_edge).sum())]
-            )
-        return out
+        img, scale = self._resize(frame)
+        self.bg.update(img)
+        maps = self.maps(img)
+        return {z.zone_id: self._pool(maps, self._zone_at(z, img.shape[:2], scale)) for z in zones}
 
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         feats = self.features(frame, zones)
-        quality = min(1.0, self.frames / self.warmup)
-        if self._fg_ratio > 0.6:  # most of the view changed at once: lighting or a moved camera
-            quality *= 0.3
+        quality = self.bg.warm
         return {
-            zid: (float(self.model.predict(f[None, :])[0]), quality) for zid, f in feats.items()
+            zid: (float(self.model.predict(f)[0]), quality) for zid, f in feats.items()
         }

@@ -1,106 +1,194 @@
-"""Fit a camera's background-regression model from labelled frames.
+"""Fit a camera's counting model from labelled frames; check a ground homography.
 
-Labels come from a truth CSV (``frame,count``, 1-based frame numbers) or, for the
-simulated scene, from the generator itself. Frames are fed in order so the
-background model sees the scene as it would live; only labelled frames after a short
-warm-up become training rows.
+Labels come from a truth CSV (``frame,count``), from head points (``frame,x,y``, one
+row per head) or, for the simulated scene, from the generator itself. Frames are fed
+in time order, as a live camera would see them, after a priming pass that lets the
+in-memory background settle.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from crowdwatch.config import CameraConfig
-from crowdwatch.detectors.background import BackgroundDetector, RegressionModel
+from crowdwatch.detectors.background import BackgroundDetector, BackgroundSettings, RegressionModel
+from crowdwatch.detectors.zones import ZoneGeometry, ground_area_m2, ground_homography, project
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams
-from crowdwatch.ingest.sources import Frame, SimSource
+from crowdwatch.ingest.sources import SimSource
 
 log = logging.getLogger("crowdwatch.calibrate")
 
 
-def read_truth_csv(path: str | Path) -> dict[int, float]:
-    """``frame,count`` rows (extra columns allowed) → {frame number: count}."""
+def read_truth(path: str | Path, zone: ZoneGeometry | None = None,
+               native_shape: tuple[int, int] | None = None) -> dict[int, float]:
+    """Truth per 1-based frame: a ``frame,count`` CSV, or head points ``frame,x,y``.
+
+    Head points are counted inside ``zone`` when one is given (points in native pixels;
+    the zone is scaled from ``native_shape``).
+    """
     path = Path(path)
-    truth: dict[int, float] = {}
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        cols = {c.lower(): c for c in reader.fieldnames or []}
+        cols = {c.strip().lower(): c for c in reader.fieldnames or []}
         frame_col = cols.get("frame") or cols.get("frame_index")
-        if frame_col is None or "count" not in cols:
-            raise ValueError(f"{path}: needs columns frame (or frame_index) and count")
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                truth[int(row[frame_col])] = float(row[cols["count"]])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}:{line_no}: bad frame or count {row!r}") from None
-    return truth
+        if frame_col is None:
+            raise ValueError(f"{path}: needs a frame (or frame_index) column; has {list(cols)}")
+        if "count" in cols:
+            truth: dict[int, float] = {}
+            for line_no, row in enumerate(reader, start=2):
+                try:
+                    truth[int(row[frame_col])] = float(row[cols["count"]])
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path}:{line_no}: bad frame or count {row!r}") from None
+            return truth
+        if "x" in cols and "y" in cols:
+            frames, points = [], []
+            for line_no, row in enumerate(reader, start=2):
+                try:
+                    frames.append(int(row[frame_col]))
+                    points.append((float(row[cols["x"]]), float(row[cols["y"]])))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path}:{line_no}: bad head point {row!r}") from None
+            return _count_points(np.array(frames), np.array(points), zone, native_shape)
+    raise ValueError(f"{path}: needs a count column, or x and y columns of head points")
+
+
+def _count_points(frames: np.ndarray, points: np.ndarray, zone: ZoneGeometry | None,
+                  native_shape: tuple[int, int] | None) -> dict[int, float]:
+    keep = np.ones(len(frames), dtype=bool)
+    if zone is not None and len(points):
+        scale = zone.shape[1] / native_shape[1] if native_shape else 1.0
+        keep = zone.contains(points * scale)
+    counts = np.bincount(frames[keep], minlength=frames.max() + 1 if len(frames) else 1)
+    return {int(f): float(counts[f]) for f in np.unique(frames)}
 
 
 @dataclass
 class Samples:
+    frames: list[int]
     features: np.ndarray  # N × F
     truth: np.ndarray  # N
 
 
-def collect_samples(
-    frames: Iterable[Frame],
-    pipeline: CameraPipeline,
-    zone_id: str,
-    label: Callable[[Frame], float | None],
-    warmup: int = 5,
-    progress: Callable[[int], None] | None = None,
-) -> Samples:
-    detector = pipeline.detector
-    assert isinstance(detector, BackgroundDetector)
-    feats, truth = [], []
-    for i, frame in enumerate(frames):
-        view = pipeline.preprocess(frame.image)
-        f = detector.features(view, pipeline.zones)[zone_id]
-        y = label(frame)
-        if i >= warmup and y is not None:
-            feats.append(f)
-            truth.append(y)
+def background_features(
+    detector: BackgroundDetector,
+    frames: Iterable[tuple[int, np.ndarray]],
+    zone: ZoneGeometry,
+    progress: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame number, feature vector) per frame, in order; the background keeps learning."""
+    for number, image in frames:
+        feats = detector.features(image, [zone])[zone.zone_id]
         if progress:
-            progress(i + 1)
-    if not feats:
-        raise ValueError("no labelled frames after warm-up; nothing to fit")
-    return Samples(np.array(feats), np.array(truth, dtype=float))
+            progress()
+        yield number, feats
+
+
+def fit_background(
+    blank: RegressionModel,
+    prime: Iterable[tuple[int, np.ndarray]],
+    labelled: Iterable[tuple[int, np.ndarray]],
+    zone: ZoneGeometry,
+    truth: dict[int, float],
+    progress: Callable[[], None] | None = None,
+    trained_on: str = "",
+) -> tuple[RegressionModel, Samples, BackgroundDetector]:
+    """Prime the background, collect features on labelled frames, fit ridge weights.
+
+    Returns the fitted model, its training rows and the detector (its background has
+    seen every frame so far, so evaluation can continue the same stream).
+    """
+    detector = BackgroundDetector(blank)
+    for _, image in prime:
+        detector.prime(image)
+        if progress:
+            progress()
+    numbers, feats, ys = [], [], []
+    for number, f in background_features(detector, labelled, zone, progress):
+        if number in truth:
+            numbers.append(number)
+            feats.append(f)
+            ys.append(truth[number])
+    if len(feats) < 5:
+        raise ValueError(f"only {len(feats)} labelled frames found; need at least 5")
+    samples = Samples(numbers, np.array(feats), np.array(ys, dtype=float))
+    meta = {"trained_on": trained_on}
+    if blank.layout == "cells":
+        meta["grid"] = detector.grid
+        meta["zone_id"] = zone.zone_id
+    model = blank.fitted(samples.features, samples.truth, **meta)
+    detector.model = model
+    return model, samples, detector
 
 
 def calibrate_on_sim(
     camera: CameraConfig, seeds: Iterable[int], frames_per_seed: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[], None] | None = None,
+    settings: BackgroundSettings | None = None,
 ) -> tuple[RegressionModel, Samples]:
-    """Fit on several runs of the simulated scene, labelled by the generator's truth."""
-    zone = camera.zones[0]
-    all_f, all_t = [], []
-    done = 0
+    """Fit a global model on several runs of the simulated scene (generator truth)."""
+    settings = settings or BackgroundSettings(buffer=60, every=4, recompute=8)
+    blank = RegressionModel.blank("global", background=settings)
+    zone_cfg = camera.zones[0]
+    all_f, all_t, all_n = [], [], []
     for seed in seeds:
         url = replace(SimParams.from_url(camera.url), seed=seed).to_url()
         source = SimSource(url, camera.sample_hz, realtime=False)
-        pipeline = CameraPipeline(
-            camera, BackgroundDetector(RegressionModel(coef=[0.0, 0.0], intercept=0.0))
-        )
-
-        def frames(src: SimSource = source):
-            for _ in range(frames_per_seed):
-                yield src.read()
-
-        s = collect_samples(
-            frames(), pipeline, zone.id,
-            lambda _f, src=source: float(src.scene.true_count(zone.polygon)),
-            progress=(lambda n, base=done: progress(base + n)) if progress else None,
-        )
-        done += frames_per_seed
-        all_f.append(s.features)
-        all_t.append(s.truth)
-    samples = Samples(np.vstack(all_f), np.concatenate(all_t))
-    model = RegressionModel.fit(samples.features, samples.truth, trained_on=camera.url)
+        pipeline = CameraPipeline(camera.model_copy(update={"url": url}),
+                                  BackgroundDetector(blank))
+        detector = pipeline.detector
+        truth_of = {}
+        for i in range(frames_per_seed):
+            frame = source.read()
+            view = pipeline.preprocess(frame.image)
+            f = detector.features(view, pipeline.zones)[zone_cfg.id]
+            truth_of[i] = source.scene.true_count(zone_cfg.polygon)
+            if i >= 8:  # background settling
+                all_f.append(f)
+                all_t.append(truth_of[i])
+                all_n.append(i)
+            if progress:
+                progress()
+    samples = Samples(all_n, np.array(all_f), np.array(all_t, dtype=float))
+    model = blank.fitted(samples.features, samples.truth, trained_on=camera.url)
     return model, samples
+
+
+@dataclass
+class HomographyCheck:
+    homography: list[list[float]]
+    area_m2: float
+    max_reprojection_m: float
+    convex: bool
+    warnings: list[str]
+
+
+def check_homography(image_pts: list[list[float]], world_pts: list[list[float]]
+                     ) -> HomographyCheck:
+    """Derive the image→ground homography and say whether it is safe to use."""
+    h = ground_homography(image_pts, world_pts)
+    back = project(h, np.asarray(image_pts))
+    err = float(np.abs(back - np.asarray(world_pts)).max())
+    area = ground_area_m2(image_pts, h)
+    pts = np.asarray(image_pts, dtype=np.float64)
+    cross = []
+    for i in range(4):
+        a, b, c = pts[i], pts[(i + 1) % 4], pts[(i + 2) % 4]
+        cross.append(np.sign((b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])))
+    convex = len(set(cross)) == 1
+    warnings = []
+    if not convex:
+        warnings.append("image points do not form a convex quadrilateral in order; "
+                        "list them around the area (clockwise or anticlockwise)")
+    if err > 0.01:
+        warnings.append(f"points do not map back exactly ({err:.3f} m): check their order")
+    if area < 1.0:
+        warnings.append(f"ground area is only {area:.2f} m²: are the world points in metres?")
+    return HomographyCheck(h.tolist(), area, err, convex, warnings)

@@ -61,24 +61,49 @@ class ZoneGeometry:
     """A zone at one image scale: mask, area in m² and a perspective weight map."""
 
     zone_id: str
-    polygon: np.ndarray  # pixels at this scale
+    polygon: np.ndarray | None  # pixels at this scale (None for a raster zone)
     shape: tuple[int, int]  # (height, width) of frames at this scale
     homography: np.ndarray | None  # image pixels (this scale) -> metres
     area_m2: float | None
+    raster: np.ndarray | None = None  # zone mask image (any size), instead of a polygon
+
+    def scaled(self, shape: tuple[int, int], scale: float) -> ZoneGeometry:
+        """The same zone on frames resized by ``scale`` to ``shape``."""
+        h = self.homography
+        if h is not None and scale != 1.0:
+            h = h @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
+        poly = None if self.polygon is None else self.polygon * scale
+        return ZoneGeometry(self.zone_id, poly, shape, h, self.area_m2, self.raster)
 
     @classmethod
     def from_config(cls, zone: ZoneConfig, shape: tuple[int, int], scale: float) -> ZoneGeometry:
-        poly = np.asarray(zone.polygon, dtype=np.float64) * scale
+        raster = None
+        poly = None
+        if zone.mask is not None:
+            raster = cv2.imread(zone.mask, cv2.IMREAD_GRAYSCALE)
+            if raster is None:
+                raise ValueError(f"zone {zone.id}: cannot read mask image {zone.mask}")
+        else:
+            poly = np.asarray(zone.polygon, dtype=np.float64) * scale
         homography = None
         area = None
         if zone.ground is not None:
             image_pts = np.asarray(zone.ground.image, dtype=np.float64) * scale
             homography = ground_homography(image_pts.tolist(), zone.ground.world_m)
-            area = ground_area_m2(poly.tolist(), homography)
-        return cls(zone.id, poly, shape, homography, area)
+            if poly is not None:
+                area = ground_area_m2(poly.tolist(), homography)
+            else:
+                geo = cls(zone.id, None, shape, homography, None, raster)
+                per_px = pixel_area_scale(homography, shape)
+                area = float((per_px * (geo.mask > 0)).sum())
+        return cls(zone.id, poly, shape, homography, area, raster)
 
     @cached_property
     def mask(self) -> np.ndarray:
+        if self.raster is not None:
+            resized = cv2.resize(self.raster, (self.shape[1], self.shape[0]),
+                                 interpolation=cv2.INTER_NEAREST)
+            return np.where(resized > 127, 255, 0).astype(np.uint8)
         mask = np.zeros(self.shape, dtype=np.uint8)
         cv2.fillPoly(mask, [np.round(self.polygon).astype(np.int32)], 255)
         return mask
@@ -91,20 +116,20 @@ class ZoneGeometry:
             return (0, 0, 0, 0)
         return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
-    def perspective_weight(self, person_scale: np.ndarray | None = None) -> np.ndarray:
+    def perspective_weight(self, weight_map: np.ndarray | None = None) -> np.ndarray:
         """Per-pixel weight ~ 1 / (image area of a person there), cropped to bbox.
 
         With a ground homography, a ground m² shrinks as Z^-3 in the image while a
         standing person shrinks as Z^-2, so person area ∝ J^(2/3), J = m² per pixel
-        inverted. ``person_scale`` (relative person height per pixel, as calibration
-        files carry) overrides it; with neither the weight is flat.
+        inverted. A ``weight_map`` from calibration (a perspective normalisation map,
+        as crowd datasets ship) overrides it; with neither the weight is flat.
         """
         y0, y1, x0, x1 = self.bbox
-        if person_scale is not None:
-            p = np.asarray(person_scale, dtype=np.float64)
+        if weight_map is not None:
+            p = np.asarray(weight_map, dtype=np.float32)
             if p.shape != self.shape:
                 p = cv2.resize(p, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_LINEAR)
-            weight = 1.0 / np.maximum(p[y0:y1, x0:x1], 1e-3) ** 2
+            weight = p[y0:y1, x0:x1].astype(np.float64)
         elif self.homography is not None:
             m2_per_px = pixel_area_scale(self.homography, self.shape)[y0:y1, x0:x1]
             px_per_m2 = 1.0 / np.maximum(m2_per_px, 1e-12)
@@ -120,6 +145,11 @@ class ZoneGeometry:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if len(pts) == 0:
             return np.zeros(0, dtype=bool)
+        if self.polygon is None:
+            h, w = self.shape
+            xs = np.clip(pts[:, 0].astype(int), 0, w - 1)
+            ys = np.clip(pts[:, 1].astype(int), 0, h - 1)
+            return self.mask[ys, xs] > 0
         poly = self.polygon.astype(np.float32)
         return np.array(
             [cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in pts]

@@ -9,7 +9,7 @@ Frames stay in memory; nothing here writes pixels anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -148,3 +148,46 @@ def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool =
     if url.startswith("sim://"):
         return SimSource(url, sample_hz, realtime=realtime)
     return VideoSource(url, sample_hz, loop=loop, realtime=realtime)
+
+
+def numbered_frames(source: str, start: int = 1, stop: int | None = None,
+                    start_number: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Every frame of a video file or image-sequence pattern as (1-based number, image).
+
+    Numbers follow the file names of a pattern (``seq_%06d.jpg`` from ``start_number``)
+    or the position in a video; frames before ``start`` are skipped without decoding
+    where the format allows, and iteration ends after ``stop``.
+    """
+    if "%" in source:
+        number = max(start, start_number)
+        while stop is None or number <= stop:
+            path = source % number
+            if not Path(path).exists():
+                if number == max(start, start_number):
+                    raise SourceError(f"{path}: no such file (pattern {source})")
+                return
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f"{path}: not an image OpenCV can read")
+            yield number, image
+            number += 1
+        return
+    if not Path(source).exists():
+        raise SourceError(f"{source}: no such file")
+    cap = cv2.VideoCapture(source)
+    if not cap.isOpened():
+        raise SourceError(f"{source}: OpenCV cannot open it")
+    try:
+        number = 0
+        while stop is None or number < stop:
+            number += 1
+            if number < start:
+                if not cap.grab():
+                    return
+                continue
+            ok, image = cap.read()
+            if not ok:
+                return
+            yield number, image
+    finally:
+        cap.release()
