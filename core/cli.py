@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -14,6 +15,10 @@ from crowdwatch.config import ConfigError, CrowdwatchConfig, JsonlSinkConfig, lo
 log = logging.getLogger("crowdwatch.cli")
 
 EXIT_CONFIG = 2
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used; exits 2 with the message."""
 
 
 def _load(path: str | None) -> CrowdwatchConfig:
@@ -72,7 +77,82 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _points(text: str, flag: str) -> list[list[float]]:
+    try:
+        pts = json.loads(text)
+        if (not isinstance(pts, list) or len(pts) < 3
+                or not all(isinstance(p, list) and len(p) == 2 for p in pts)):
+            raise ValueError
+        return [[float(a), float(b)] for a, b in pts]
+    except (ValueError, TypeError):
+        raise UsageError(f"{flag} must be JSON like [[x,y],[x,y],...]; got {text!r}") from None
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.ground_image or args.ground_world:
+        return _calibrate_ground(args)
+    if args.out is None:
+        print("crowdwatch: --out MODEL.json is required to fit a counter", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.source and not args.source.startswith("sim://"):
+        return _calibrate_footage(args)
+    return _calibrate_sim(args)
+
+
+def _calibrate_ground(args: argparse.Namespace) -> int:
+    from crowdwatch.detectors.calibrate import check_homography
+
+    if not (args.ground_image and args.ground_world):
+        print("crowdwatch: give both --ground-image and --ground-world", file=sys.stderr)
+        return EXIT_CONFIG
+    image = _points(args.ground_image, "--ground-image")
+    world = _points(args.ground_world, "--ground-world")
+    if len(image) != 4 or len(world) != 4:
+        print("crowdwatch: a ground calibration takes exactly 4 image and 4 world points",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        check = check_homography(image, world)
+    except ValueError as exc:
+        print(f"crowdwatch: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps(dataclasses.asdict(check), indent=2))
+    for warning in check.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 1 if check.warnings else 0
+
+
+def _calibrate_footage(args: argparse.Namespace) -> int:
+    from crowdwatch.detectors.background import RegressionModel
+    from crowdwatch.detectors.calibrate import fit_background, read_truth
+    from crowdwatch.detectors.evaluate import make_zone
+    from crowdwatch.ingest.sources import numbered_frames
+    from crowdwatch.progress import Progress
+
+    if not args.truth:
+        print("crowdwatch: calibrating on footage needs --truth (frame,count CSV or head "
+              "points)", file=sys.stderr)
+        return EXIT_CONFIG
+    _, first = next(numbered_frames(args.source))
+    native = first.shape[:2]
+    polygon = _points(args.zone, "--zone") if args.zone else None
+    zone = make_zone(native, polygon, args.roi_mask)
+    truth = read_truth(args.truth, zone, native)
+    last = args.train_frames or max(truth)
+    labelled = {n: c for n, c in truth.items() if n <= last}
+    blank = RegressionModel.blank(args.layout, weight_map=args.perspective)
+    bar = Progress(2 * last, "calibrate")
+    model, samples, _ = fit_background(
+        blank, numbered_frames(args.source, stop=last), numbered_frames(args.source, stop=last),
+        zone, labelled, lambda: bar.update(bar.done + 1), trained_on=args.source)
+    bar.close()
+    model.save(args.out)
+    print(json.dumps({"model": str(args.out), "layout": model.layout, "rows": len(samples.truth),
+                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
+    return 0
+
+
+def _calibrate_sim(args: argparse.Namespace) -> int:
     from crowdwatch.detectors.calibrate import calibrate_on_sim
     from crowdwatch.progress import Progress
 
@@ -86,14 +166,63 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("crowdwatch: calibrate from a real camera needs labelled frames "
               "(--truth); this build fits sim cameras", file=sys.stderr)
         return EXIT_CONFIG
+    if args.source:
+        camera = camera.model_copy(update={"url": args.source})
     seeds = list(range(args.first_seed, args.first_seed + args.runs))
     bar = Progress(len(seeds) * args.frames, "calibrate")
-    model, samples = calibrate_on_sim(camera, seeds, args.frames, progress=bar.update)
+    model, samples = calibrate_on_sim(camera, seeds, args.frames,
+                                      progress=lambda: bar.update(bar.done + 1))
     bar.close()
     model.save(args.out)
-    print(json.dumps({"model": str(args.out), "rows": len(samples.truth),
-                      "train_mae": round(model.train_mae or 0.0, 3), "coef": model.coef,
-                      "intercept": model.intercept}))
+    print(json.dumps({"model": str(args.out), "layout": model.layout, "rows": len(samples.truth),
+                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from crowdwatch.detectors.calibrate import read_truth
+    from crowdwatch.detectors.evaluate import (
+        DETECTORS,
+        EvalSetup,
+        default_train_frames,
+        evaluate,
+        make_zone,
+        plot_report,
+    )
+    from crowdwatch.ingest.sources import SourceError, numbered_frames
+    from crowdwatch.progress import Progress
+
+    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
+    unknown = set(detectors) - set(DETECTORS)
+    if unknown:
+        print(f"crowdwatch: unknown detector(s) {sorted(unknown)}; known: {', '.join(DETECTORS)}",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        _, first = next(numbered_frames(args.source))
+    except (SourceError, StopIteration) as exc:
+        print(f"crowdwatch: cannot read {args.source}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    native = first.shape[:2]
+    polygon = _points(args.zone, "--zone") if args.zone else None
+    zone = make_zone(native, polygon, args.roi_mask)
+    labelled = len(read_truth(args.truth, zone, native))
+    train = args.train_frames or default_train_frames(args.source, labelled)
+    setup = EvalSetup(args.source, args.truth, zone, native, train, args.perspective,
+                      args.hog_stride, args.hog_upscale, detectors, args.limit)
+    bar = Progress(1, "eval")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = max(1, total)
+        bar.update(done)
+
+    report = evaluate(setup, progress)
+    bar.close()
+    series = report.pop("series")
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        plot_report({**report, "series": series}, args.plot)
+    print(json.dumps(report["detectors"], indent=2))
     return 0
 
 
@@ -122,14 +251,45 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.set_defaults(func=cmd_config_check)
 
-    cal = sub.add_parser("calibrate", help="fit a camera's counting model")
+    cal = sub.add_parser(
+        "calibrate", help="fit a camera's counting model, or check a ground homography",
+        description="Footage: --source VIDEO|PATTERN --truth CSV --out MODEL.json. "
+        "Simulated camera: --out MODEL.json [--config --camera]. Ground plane: "
+        "--ground-image '[[x,y]x4]' --ground-world '[[X,Y]x4]' (metres).")
     cal.add_argument("--config", help="config with the camera; default: the demo")
     cal.add_argument("--camera", help="camera id; default: the first")
-    cal.add_argument("--out", required=True, type=Path, help="model JSON to write")
+    cal.add_argument("--source", help="video file, image pattern (seq_%%06d.jpg) or sim:// URL")
+    cal.add_argument("--truth", help="CSV frame,count or head points frame,x,y (1-based)")
+    cal.add_argument("--zone", help="zone polygon as JSON [[x,y],...] in native pixels")
+    cal.add_argument("--roi-mask", help="zone as a mask image (white = counted)")
+    cal.add_argument("--perspective", help=".npy per-pixel weight map (global layout)")
+    cal.add_argument("--layout", choices=["cells", "global"], default="cells",
+                     help="cells: most accurate on this camera; global: transferable")
+    cal.add_argument("--train-frames", type=int, help="use labelled frames up to this number")
+    cal.add_argument("--out", type=Path, help="model JSON to write")
     cal.add_argument("--frames", type=int, default=200, help="samples per simulated run")
     cal.add_argument("--runs", type=int, default=3, help="simulated runs (different seeds)")
     cal.add_argument("--first-seed", type=int, default=101)
+    cal.add_argument("--ground-image", help="4 image points [[x,y],...] for a homography")
+    cal.add_argument("--ground-world", help="the same 4 points on the ground, metres")
     cal.set_defaults(func=cmd_calibrate)
+
+    ev = sub.add_parser("eval", help="counts vs ground truth, every detector side by side")
+    ev.add_argument("--source", required=True, help="video file or pattern seq_%%06d.jpg")
+    ev.add_argument("--truth", required=True, help="CSV frame,count or head points frame,x,y")
+    ev.add_argument("--zone", help="zone polygon as JSON [[x,y],...] in native pixels")
+    ev.add_argument("--roi-mask", help="zone as a mask image (white = counted)")
+    ev.add_argument("--perspective", help=".npy per-pixel weight map (background_global)")
+    ev.add_argument("--train-frames", type=int,
+                    help="calibrate on frames up to N (default: the dataset's standard "
+                    "protocol where known, else 20%% of the labelled frames)")
+    ev.add_argument("--detectors", default="background,background_global,hog")
+    ev.add_argument("--hog-stride", type=int, default=5, help="score HOG on every k-th frame")
+    ev.add_argument("--hog-upscale", type=float, default=1.0)
+    ev.add_argument("--limit", type=int, help="use frames up to this number only")
+    ev.add_argument("--json", required=True, help="report to write")
+    ev.add_argument("--plot", help="PNG of count and truth over time")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -142,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except (UsageError, ValueError) as exc:
+        print(f"crowdwatch: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -88,8 +88,6 @@ class BackgroundDetectorConfig(_Strict):
     model: str | None = Field(
         None, description="Model JSON from `crowdwatch calibrate`; default: the shipped sim model."
     )
-    history: int = Field(120, ge=5, description="Background model memory, in samples.")
-    var_threshold: float = Field(16.0, gt=0, description="MOG2 foreground sensitivity.")
 
 
 class HogDetectorConfig(_Strict):

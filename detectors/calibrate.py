@@ -172,23 +172,31 @@ class HomographyCheck:
 
 def check_homography(image_pts: list[list[float]], world_pts: list[list[float]]
                      ) -> HomographyCheck:
-    """Derive the image→ground homography and say whether it is safe to use."""
+    """Derive the image→ground homography and say whether it is safe to use.
+
+    Raises ValueError for points that cannot define a ground plane (crossed order,
+    collinear); returns warnings for ones that can but look wrong.
+    """
+    for name, pts in (("image", image_pts), ("world", world_pts)):
+        if not _convex_in_order(np.asarray(pts, dtype=np.float64)):
+            raise ValueError(f"{name} points are not a convex quadrilateral in order; list the "
+                             "4 corners around the area (clockwise or anticlockwise)")
     h = ground_homography(image_pts, world_pts)
     back = project(h, np.asarray(image_pts))
     err = float(np.abs(back - np.asarray(world_pts)).max())
     area = ground_area_m2(image_pts, h)
-    pts = np.asarray(image_pts, dtype=np.float64)
-    cross = []
-    for i in range(4):
-        a, b, c = pts[i], pts[(i + 1) % 4], pts[(i + 2) % 4]
-        cross.append(np.sign((b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])))
-    convex = len(set(cross)) == 1
+    convex = True
     warnings = []
-    if not convex:
-        warnings.append("image points do not form a convex quadrilateral in order; "
-                        "list them around the area (clockwise or anticlockwise)")
     if err > 0.01:
         warnings.append(f"points do not map back exactly ({err:.3f} m): check their order")
     if area < 1.0:
         warnings.append(f"ground area is only {area:.2f} m²: are the world points in metres?")
     return HomographyCheck(h.tolist(), area, err, convex, warnings)
+
+
+def _convex_in_order(pts: np.ndarray) -> bool:
+    signs = set()
+    for i in range(len(pts)):
+        a, b, c = pts[i], pts[(i + 1) % len(pts)], pts[(i + 2) % len(pts)]
+        signs.add(np.sign((b[0] - a[0]) * (c[1] - b[1]) - (b[1] - a[1]) * (c[0] - b[0])))
+    return len(signs) == 1 and 0 not in signs

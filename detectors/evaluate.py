@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from crowdwatch.detectors.background import BackgroundDetector, RegressionModel
+from crowdwatch.detectors.background import RegressionModel
 from crowdwatch.detectors.calibrate import fit_background, read_truth
 from crowdwatch.detectors.hog import HogDetector
 from crowdwatch.detectors.zones import ZoneGeometry

@@ -12,7 +12,7 @@ from crowdwatch.detectors.hog import HogDetector
 
 def _background(cfg: BackgroundDetectorConfig) -> Detector:
     model = RegressionModel.load(cfg.model) if cfg.model else RegressionModel.default()
-    return BackgroundDetector(model, history=cfg.history, var_threshold=cfg.var_threshold)
+    return BackgroundDetector(model)
 
 
 def _hog(cfg: HogDetectorConfig) -> Detector:

@@ -30,7 +30,7 @@ def scrape(port: int) -> str:
 
 
 def new_media_files(roots: list[Path], since: float) -> list[str]:
-    found = []
+    found = set()
     for root in roots:
         if not root.is_dir():
             continue
@@ -41,10 +41,10 @@ def new_media_files(roots: list[Path], since: float) -> list[str]:
                 if path.suffix.lower() in MEDIA:
                     try:
                         if path.stat().st_mtime >= since:
-                            found.append(str(path))
+                            found.add(str(path))
                     except OSError:
                         pass
-    return found
+    return sorted(found)
 
 
 def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:

@@ -41,7 +41,8 @@ def test_background_detector_tracks_the_crowd_curve():
     mae = np.abs(counts - truth).mean()
     # Bound: 6 people, about a quarter of the mean count (~21) on a sequence that spans a
     # quiet phase, a surge to ~60 and dispersal. The demo's warn and clear levels are ~11
-    # people apart, so this error cannot make the demo flap; the measured value is ~4.
+    # people apart and the rules use a window median, so this error cannot make the demo
+    # flap; bench_detectors measures ~4.9 on this sequence.
     assert mae <= 6.0, f"MAE {mae:.2f}"
     # It must follow the surge, not just sit at the mean.
     assert np.corrcoef(truth, counts)[0, 1] > 0.9
@@ -70,7 +71,8 @@ def test_calibrate_model_file_detector_round_trip(tmp_path):
     model.save(path)
     loaded = RegressionModel.load(path)
     assert loaded.coef == model.coef and loaded.intercept == model.intercept
-    assert len(samples.truth) == 55
+    assert loaded.layout == "global" and loaded.background == model.background
+    assert len(samples.truth) == 52  # 60 samples less 8 while the background settles
     # The loaded model drives a detector chosen by config.
     cfg = camera.detector.model_copy(update={"model": str(path)})
     det = build_detector(cfg)
@@ -83,6 +85,10 @@ def test_bad_model_file_names_the_file(tmp_path):
     path = tmp_path / "m.json"
     path.write_text('{"kind": "hog"}')
     with pytest.raises(ValueError, match="m.json"):
+        RegressionModel.load(path)
+    path.write_text('{"kind": "background", "version": 2, "layout": "rings", "coef": [], '
+                    '"intercept": 0, "mean": [], "scale": []}')
+    with pytest.raises(ValueError, match="layout"):
         RegressionModel.load(path)
 
 
