@@ -82,9 +82,9 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
         raise ValueError(f"need >= 5 calibration and >= 1 test frames; got {len(train)} "
                          f"and {len(test)} with --train-frames {setup.train_frames}")
     last = max(numbers)
-    total = (setup.train_frames * 2 + (last - setup.train_frames)) * (
-        1 if "background" in setup.detectors or "background_global" in setup.detectors else 0
-    ) + last
+    n_background = sum(d in setup.detectors for d in ("background", "background_global"))
+    total = n_background * (setup.train_frames * 2 + (last - setup.train_frames)) + (
+        last if "hog" in setup.detectors else 0)
     done = [0]
 
     def tick() -> None:
