@@ -24,7 +24,8 @@ def demo_config_dict(metrics_port: int = 9108) -> dict:
             "detector": {"kind": "background"},
             # Blank the building facade (windows could show people indoors).
             "privacy_masks": [[[0, 0], [1280, 0], [1280, 150], [0, 150]]],
-            "zones": [{"id": DEMO_ZONE, **zone}],
+            # A made-up position, so map panels have something to show.
+            "zones": [{"id": DEMO_ZONE, "lat": 51.5072, "lon": -0.1276, **zone}],
         }],
         "rules": [
             {"kind": "density", "zone": DEMO_ZONE, "warn": 0.45, "critical": 0.7, "for": "3s",

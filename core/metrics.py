@@ -50,9 +50,57 @@ class Metrics:
         self.alerts_sent = Counter(
             "crowdwatch_alerts_sent", "Alert notifications handed to sinks.", ["sink", "outcome"],
             registry=r)
+        self.alert_active = Gauge(
+            "crowdwatch_alert_active", "1 while an alert is firing, else 0, per rule and zone.",
+            ["rule", "zone", "severity"], registry=r)
+        self.rule_threshold = Gauge(
+            "crowdwatch_rule_threshold", "Configured level of a threshold rule (dashboards draw "
+            "it as a line).", ["rule", "zone", "severity"], registry=r)
+        self.zone_info = Gauge(
+            "crowdwatch_zone_info", "Always 1; zone metadata (camera, map position).",
+            ["camera", "zone", "lat", "lon"], registry=r)
+        self.consumer_lag = Gauge(
+            "crowdwatch_consumer_lag_events", "Events waiting for the rule engine.", ["stage"],
+            registry=r)
+        self.last_event = Gauge(
+            "crowdwatch_last_event_timestamp_seconds",
+            "When the rule engine last handled an event (liveness: stalls show as age).",
+            registry=r)
         self.info = Gauge(
             "crowdwatch_build_info", "Always 1; labels say what runs.", ["site", "version"],
             registry=r)
+
+    def describe_config(self, config) -> None:
+        """Publish what the config says (zones, thresholds) and zero every label set that
+        dashboards query, so panels show 0 rather than 'no data' before anything happens."""
+        from crowdwatch.config import CountRuleConfig, DensityRuleConfig
+
+        for cam in config.cameras:
+            self.frames_dropped.labels(camera=cam.id)
+            self.frames_total.labels(camera=cam.id)
+            for zone in cam.zones:
+                lat = "" if zone.lat is None else f"{zone.lat:.6f}"
+                lon = "" if zone.lon is None else f"{zone.lon:.6f}"
+                self.zone_info.labels(camera=cam.id, zone=zone.id, lat=lat, lon=lon).set(1)
+        for rule in config.rules:
+            if isinstance(rule, DensityRuleConfig | CountRuleConfig):
+                levels = [("warning", rule.warn)]
+                if rule.critical is not None:
+                    levels.append(("critical", rule.critical))
+                for severity, level in levels:
+                    self.rule_threshold.labels(rule=rule.kind, zone=rule.zone,
+                                               severity=severity).set(level)
+                    self.alert_active.labels(rule=rule.kind, zone=rule.zone,
+                                             severity=severity).set(0)
+                    self.alerts_firing.labels(rule=rule.kind, severity=severity)
+            else:
+                for cam in config.cameras:
+                    if getattr(rule, "camera", None) in (None, cam.id):
+                        zones = ",".join(z.id for z in cam.zones)
+                        self.alert_active.labels(rule=rule.kind, zone=zones,
+                                                 severity="critical").set(0)
+                        self.alerts_firing.labels(rule=rule.kind, severity="critical")
+        self.consumer_lag.labels(stage="embedded").set(0)
 
     def serve(self, host: str, port: int) -> None:
         """Start the /metrics endpoint in a daemon thread."""

@@ -51,6 +51,7 @@ class EmbeddedRunner:
 
     def _handle(self, event: object) -> None:
         m = self.metrics
+        m.last_event.set(time.time())
         if isinstance(event, CountEvent):
             m.events_total.labels(type="count").inc()
             m.zone_people.labels(camera=event.camera_id, zone=event.zone_id).set(event.count)
@@ -66,6 +67,7 @@ class EmbeddedRunner:
     def run(self, duration: float | None = None) -> None:
         """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
         self.metrics.info.labels(site=self.config.site.name, version=_version()).set(1)
+        self.metrics.describe_config(self.config)
         for worker in self.workers:
             worker.start()
         log.info("crowdwatch running: %d camera(s), %d rule(s)", len(self.workers),
@@ -87,6 +89,7 @@ class EmbeddedRunner:
                 except queue.Empty:
                     pass
                 if time.monotonic() >= next_tick:
+                    self.metrics.consumer_lag.labels(stage="embedded").set(self.events.qsize())
                     for alert in self.engine.tick(time.time()):
                         self.dispatcher.send(alert)
                     next_tick += tick

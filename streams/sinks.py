@@ -68,10 +68,15 @@ class Dispatcher:
     def __init__(self, sinks: list[Sink], metrics: Metrics) -> None:
         self.sinks = sinks
         self.metrics = metrics
+        for sink in sinks:
+            for outcome in ("ok", "error"):
+                metrics.alerts_sent.labels(sink=sink.name, outcome=outcome)
 
     def send(self, alert: Alert) -> None:
         delta = 1 if alert.state == "firing" else -1
         self.metrics.alerts_firing.labels(rule=alert.rule, severity=alert.severity).inc(delta)
+        self.metrics.alert_active.labels(rule=alert.rule, zone=alert.zone_id,
+                                         severity=alert.severity).set(1 if delta > 0 else 0)
         for sink in self.sinks:
             try:
                 sink.send(alert)

@@ -1,0 +1,336 @@
+"""Grafana dashboards as code (grafana-foundation-sdk), built from the crowdwatch config.
+
+Three dashboards: an operators' overview, a zone detail and an operations view. Queries
+filter on ``site``, which Prometheus attaches as a target label (see
+deploy/prometheus/prometheus.yml), and on the ``zone`` and ``camera`` variables.
+Threshold colours come from the config's rules; the configured levels are also
+exported as ``crowdwatch_rule_threshold`` so every zone's lines follow its own rule.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    geomap,
+    prometheus,
+    stat,
+    statetimeline,
+    table,
+    timeseries,
+)
+from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
+from grafana_foundation_sdk.builders.dashboard import (
+    AnnotationQuery,
+    Dashboard,
+    DashboardLink,
+    QueryVariable,
+    Row,
+    ThresholdsConfig,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+
+from crowdwatch.config import CountRuleConfig, CrowdwatchConfig, DensityRuleConfig
+
+DATASOURCE_UID = "crowdwatch-prometheus"
+DS = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+SITE = 'site=~"$site"'
+ZONE = 'zone=~"$zone"'
+CAMERA = 'camera=~"$camera"'
+UIDS = {"overview": "crowdwatch-overview", "zone": "crowdwatch-zone",
+        "operations": "crowdwatch-operations"}
+
+
+@dataclass(frozen=True)
+class Levels:
+    warn: float
+    critical: float | None
+
+
+def levels(config: CrowdwatchConfig, kind: str) -> Levels | None:
+    """The tightest configured levels of one rule kind (colours for multi-zone panels)."""
+    rules = [r for r in config.rules if isinstance(r, DensityRuleConfig | CountRuleConfig)
+             and r.kind == kind]
+    if not rules:
+        return None
+    crit = [r.critical for r in rules if r.critical is not None]
+    return Levels(min(r.warn for r in rules), min(crit) if crit else None)
+
+
+def thresholds(lv: Levels | None) -> ThresholdsConfig:
+    steps = [Threshold(value=None, color="green")]
+    if lv is not None:
+        steps.append(Threshold(value=lv.warn, color="orange"))
+        if lv.critical is not None:
+            steps.append(Threshold(value=lv.critical, color="red"))
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+def query(expr: str, legend: str = "", instant: bool = False, ref: str = "A"
+          ) -> prometheus.Dataquery:
+    q = prometheus.Dataquery().expr(expr).ref_id(ref).datasource(DS)
+    if legend:
+        q = q.legend_format(legend)
+    return q.instant() if instant else q.range()
+
+
+def variable(name: str, label: str, expr: str, multi: bool = True) -> QueryVariable:
+    v = (QueryVariable(name).label(label).query(expr).datasource(DS)
+         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).sort(VariableSort.ALPHABETICAL_ASC))
+    if multi:
+        v = v.multi(True).include_all(True).all_value(".*")
+    return v
+
+
+def site_var() -> QueryVariable:
+    return variable("site", "Site", "label_values(crowdwatch_build_info, site)")
+
+
+def zone_var(multi: bool = True) -> QueryVariable:
+    return variable("zone", "Zone", f"label_values(crowdwatch_zone_people{{{SITE}}}, zone)", multi)
+
+
+def camera_var() -> QueryVariable:
+    return variable("camera", "Camera", f"label_values(crowdwatch_camera_up{{{SITE}}}, camera)")
+
+
+def links() -> list[DashboardLink]:
+    return [DashboardLink("crowdwatch").type("dashboards").tags(["crowdwatch"]).as_dropdown(True)
+            .include_vars(True).keep_time(True)]
+
+
+def alert_annotation() -> AnnotationQuery:
+    """Alert start and end, from the 0/1 alert gauge's changes."""
+    return (AnnotationQuery().name("crowdwatch alerts").datasource(DS).enable(True)
+            .icon_color("red")
+            .expr(f"changes(crowdwatch_alert_active{{{SITE}, {ZONE}}}[1m]) > 0"))
+
+
+def overview(config: CrowdwatchConfig) -> Dashboard:
+    density = levels(config, "density")
+    count = levels(config, "count")
+    d = (Dashboard("crowdwatch: overview").uid(UIDS["overview"]).tags(["crowdwatch"])
+         .description("Operators' view: zones against their thresholds, alerts, camera health.")
+         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
+         .links(links()).with_variable(site_var()).with_variable(zone_var())
+         .with_variable(camera_var()).annotation(alert_annotation()))
+    d = d.with_panel(
+        bargauge.Panel().title("Zones by density (persons/m²)").height(9).span(12)
+        .description("Latest density per zone, highest first; colours at the configured levels.")
+        .with_target(query(f"sort_desc(max by (zone) (crowdwatch_zone_density_ppm2{{{SITE}, "
+                           f"{ZONE}}}))", "{{zone}}", instant=True))
+        .unit("none").decimals(2).min(0).thresholds(thresholds(density)))
+    d = d.with_panel(
+        bargauge.Panel().title("Zones by people count").height(9).span(12)
+        .with_target(query(f"sort_desc(max by (zone) (crowdwatch_zone_people{{{SITE}, {ZONE}}}))",
+                           "{{zone}}", instant=True))
+        .unit("none").decimals(0).min(0).thresholds(thresholds(count)))
+    d = d.with_panel(
+        stat.Panel().title("Alerts firing now").height(5).span(6)
+        .with_target(query(f"sum(crowdwatch_alert_active{{{SITE}}})", instant=True))
+        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="green"), Threshold(value=1, color="red")])))
+    d = d.with_panel(
+        stat.Panel().title("Cameras up").height(5).span(6)
+        .with_target(query(f"sum(crowdwatch_camera_up{{{SITE}, {CAMERA}}})", instant=True)))
+    d = d.with_panel(
+        stat.Panel().title("Cameras down").height(5).span(6)
+        .with_target(query(f"count(crowdwatch_camera_up{{{SITE}, {CAMERA}}} == 0) or vector(0)",
+                           instant=True))
+        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="green"), Threshold(value=1, color="red")])))
+    d = d.with_panel(
+        stat.Panel().title("Pipeline last event (s ago)").height(5).span(6)
+        .with_target(query(f"time() - max(crowdwatch_last_event_timestamp_seconds{{{SITE}}})",
+                           instant=True))
+        .unit("s").thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="green"), Threshold(value=30, color="red")])))
+    d = d.with_panel(
+        table.Panel().title("Alert states (1 = firing)").height(8).span(12)
+        .with_target(query(f"max by (rule, zone, severity) (crowdwatch_alert_active{{{SITE}, "
+                           f"{ZONE}}})", instant=True)))
+    d = d.with_panel(
+        statetimeline.Panel().title("Camera health (1 = up)").height(8).span(12)
+        .with_target(query(f"crowdwatch_camera_up{{{SITE}, {CAMERA}}}", "{{camera}}"))
+        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="red"), Threshold(value=1, color="green")])))
+    if any(z.lat is not None and z.lon is not None for c in config.cameras for z in c.zones):
+        d = d.with_panel(
+            geomap.Panel().title("Zones on the map (density)").height(10).span(24)
+            .with_target(query(
+                f"max by (zone, lat, lon) (crowdwatch_zone_density_ppm2{{{SITE}, {ZONE}}} "
+                f"* on (site, zone) group_left (lat, lon) crowdwatch_zone_info{{lat!=\"\"}})",
+                instant=True))
+            .thresholds(thresholds(density)))
+    return d
+
+
+def zone_detail(config: CrowdwatchConfig) -> Dashboard:
+    density = levels(config, "density")
+    dashed = GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
+    d = (Dashboard("crowdwatch: zone detail").uid(UIDS["zone"]).tags(["crowdwatch"])
+         .description("One zone: count, density, short-term forecast, levels, alerts.")
+         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
+         .links(links()).with_variable(site_var()).with_variable(zone_var(multi=False))
+         .annotation(alert_annotation()))
+    people = (timeseries.Panel().title("People in zone").height(9).span(24)
+              .with_target(query(f"crowdwatch_zone_people{{{SITE}, {ZONE}}}", "{{zone}}"))
+              .unit("none").min(0))
+    if levels(config, "count") is not None:  # level lines only where the config has such rules
+        people = people.with_target(query(
+            f"crowdwatch_rule_threshold{{{SITE}, {ZONE}, rule=\"count\"}}",
+            "count {{severity}} level", ref="B"))
+    d = d.with_panel(people)
+    dens = (timeseries.Panel().title("Density, forecast and levels (persons/m²)").height(10)
+            .span(24).description("Forecast: linear trend of the last 2 minutes, 60 s ahead.")
+            .with_target(query(f"crowdwatch_zone_density_ppm2{{{SITE}, {ZONE}}}", "{{zone}}"))
+            .with_target(query(f"predict_linear(crowdwatch_zone_density_ppm2{{{SITE}, {ZONE}}}"
+                               "[2m], 60)", "forecast +60s", ref="B"))
+            .unit("none").min(0).thresholds(thresholds(density)).thresholds_style(dashed))
+    if density is not None:
+        dens = dens.with_target(query(
+            f"crowdwatch_rule_threshold{{{SITE}, {ZONE}, rule=\"density\"}}",
+            "{{severity}} level", ref="C"))
+    d = d.with_panel(dens)
+    d = d.with_panel(
+        table.Panel().title("Alerts on this zone (1 = firing)").height(7).span(24)
+        .with_target(query(f"max by (rule, severity) (crowdwatch_alert_active{{{SITE}, {ZONE}}})",
+                           instant=True)))
+    return d
+
+
+def operations(config: CrowdwatchConfig) -> Dashboard:
+    rate = "[$__rate_interval]"
+    d = (Dashboard("crowdwatch: operations").uid(UIDS["operations"]).tags(["crowdwatch"])
+         .description("Is the pipeline healthy: frame rates, latency, drops, dead letters, lag.")
+         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
+         .links(links()).with_variable(site_var()).with_variable(camera_var()))
+    d = d.with_row(Row("Ingest"))
+    d = d.with_panel(
+        timeseries.Panel().title("Frames per second by camera").height(8).span(12)
+        .with_target(query(f"crowdwatch_camera_fps{{{SITE}, {CAMERA}}}", "{{camera}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Dropped frames per second").height(8).span(12)
+        .with_target(query(f"sum by (camera) (rate(crowdwatch_frames_dropped_total{{{SITE}, "
+                           f"{CAMERA}}}{rate}))", "{{camera}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Detector time p95 by detector").height(8).span(12)
+        .with_target(query(f"histogram_quantile(0.95, sum by (le, detector) "
+                           f"(rate(crowdwatch_detect_seconds_bucket{{{SITE}}}{rate})))",
+                           "{{detector}}"))
+        .unit("s"))
+    d = d.with_panel(
+        timeseries.Panel().title("Capture-to-event latency").height(8).span(12)
+        .with_target(query(f"histogram_quantile(0.5, sum by (le) "
+                           f"(rate(crowdwatch_capture_to_event_seconds_bucket{{{SITE}}}{rate})))",
+                           "p50"))
+        .with_target(query(f"histogram_quantile(0.99, sum by (le) "
+                           f"(rate(crowdwatch_capture_to_event_seconds_bucket{{{SITE}}}{rate})))",
+                           "p99", ref="B"))
+        .unit("s"))
+    d = d.with_row(Row("Stream engine and alerts"))
+    d = d.with_panel(
+        timeseries.Panel().title("Events per second by type").height(8).span(8)
+        .with_target(query(f"sum by (type) (rate(crowdwatch_events_total{{{SITE}}}{rate}))",
+                           "{{type}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Consumer lag (events waiting)").height(8).span(8)
+        .with_target(query(f"sum by (stage) (crowdwatch_consumer_lag_events{{{SITE}}})",
+                           "{{stage}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Dead letters per second").height(8).span(8)
+        .with_target(query(f"sum by (reason) (rate(crowdwatch_deadletter_total{{{SITE}}}{rate}))"
+                           " or vector(0)", "{{reason}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Alert sink delivery failures per second").height(8).span(12)
+        .with_target(query(f"sum by (sink) (rate(crowdwatch_alerts_sent_total{{{SITE}, "
+                           f"outcome=\"error\"}}{rate}))", "{{sink}}"))
+        .unit("none").min(0))
+    d = d.with_panel(
+        timeseries.Panel().title("Notifications sent per minute").height(8).span(12)
+        .with_target(query(f"sum by (sink, outcome) (increase(crowdwatch_alerts_sent_total"
+                           f"{{{SITE}}}[5m])) / 5", "{{sink}} {{outcome}}"))
+        .unit("none").min(0))
+    return d
+
+
+BUILDERS = {"overview": overview, "zone": zone_detail, "operations": operations}
+
+
+def build_all(config: CrowdwatchConfig) -> dict[str, dict]:
+    """Dashboard JSON models by name."""
+    encoder = JSONEncoder(sort_keys=True)
+    return {name: json.loads(encoder.encode(fn(config).build())) for name, fn in BUILDERS.items()}
+
+
+def panel_queries(dashboard: dict) -> list[tuple[str, str]]:
+    """(panel title, PromQL) for every target of every panel, rows included."""
+    out = []
+    for panel in dashboard.get("panels", []):
+        for sub in [panel, *panel.get("panels", [])]:
+            for target in sub.get("targets", []) or []:
+                if target.get("expr"):
+                    out.append((sub.get("title", ""), target["expr"]))
+    return out
+
+
+def write_provisioning(out: Path, prometheus_url: str, dashboards_path: str) -> list[Path]:
+    """Grafana provisioning: the Prometheus datasource and a file dashboard provider."""
+    ds_dir = out / "provisioning" / "datasources"
+    db_dir = out / "provisioning" / "dashboards"
+    ds_dir.mkdir(parents=True, exist_ok=True)
+    db_dir.mkdir(parents=True, exist_ok=True)
+    datasource = (
+        "apiVersion: 1\n"
+        "datasources:\n"
+        "  - name: crowdwatch Prometheus\n"
+        "    type: prometheus\n"
+        f"    uid: {DATASOURCE_UID}\n"
+        "    access: proxy\n"
+        f"    url: {prometheus_url}\n"
+        "    isDefault: true\n"
+        "    jsonData: {timeInterval: 15s}\n"
+    )
+    provider = (
+        "apiVersion: 1\n"
+        "providers:\n"
+        "  - name: crowdwatch\n"
+        "    folder: crowdwatch\n"
+        "    type: file\n"
+        "    disableDeletion: true\n"
+        "    allowUiUpdates: false\n"
+        "    updateIntervalSeconds: 30\n"
+        f"    options: {{path: {dashboards_path}}}\n"
+    )
+    paths = [ds_dir / "crowdwatch.yaml", db_dir / "crowdwatch.yaml"]
+    paths[0].write_text(datasource, encoding="utf-8")
+    paths[1].write_text(provider, encoding="utf-8")
+    return paths
+
+
+def write_dashboards(config: CrowdwatchConfig, out: Path, prometheus_url: str,
+                     dashboards_path: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dashboards").mkdir(exist_ok=True)
+    written = []
+    for name, model in build_all(config).items():
+        path = out / "dashboards" / f"{name}.json"
+        path.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written + write_provisioning(out, prometheus_url, dashboards_path)

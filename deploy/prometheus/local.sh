@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A real Prometheus (Debian package) on loopback for tests and demos.
+#   deploy/prometheus/local.sh install|start|stop|status
+# Settings (environment): CROWDWATCH_PROM_PORT (9090), CROWDWATCH_PROM_TARGETS
+# (comma-separated host:port to scrape, default 127.0.0.1:9108), CROWDWATCH_PROM_SITE
+# (site label, default demo-school), CROWDWATCH_PROM_SCRAPE (1s), CROWDWATCH_PROM_DIR
+# (state folder, default /tmp/crowdwatch-prometheus-$PORT).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PORT="${CROWDWATCH_PROM_PORT:-9090}"
+TARGETS="${CROWDWATCH_PROM_TARGETS:-127.0.0.1:9108}"
+SITE="${CROWDWATCH_PROM_SITE:-demo-school}"
+SCRAPE="${CROWDWATCH_PROM_SCRAPE:-1s}"
+DIR="${CROWDWATCH_PROM_DIR:-/tmp/crowdwatch-prometheus-$PORT}"
+PIDFILE="$DIR/prometheus.pid"
+
+install() {
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "installing Debian package prometheus" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  # The package may start its own system service on :9090; tests use their own instance.
+  (command -v systemctl >/dev/null && systemctl stop prometheus 2>/dev/null) || true
+  pkill -f '^/usr/bin/prometheus$' 2>/dev/null || true
+}
+
+write_config() {
+  mkdir -p "$DIR/data"
+  local targets
+  targets="$(echo "$TARGETS" | sed 's/[^,][^,]*/"&"/g')"
+  cat > "$DIR/prometheus.yml" <<YAML
+global:
+  scrape_interval: $SCRAPE
+  evaluation_interval: $SCRAPE
+rule_files:
+  - $HERE/rules/*.yml
+scrape_configs:
+  - job_name: crowdwatch
+    static_configs:
+      - targets: [$targets]
+        labels: {site: "$SITE"}
+YAML
+}
+
+start() {
+  install
+  stop >/dev/null 2>&1 || true
+  write_config
+  prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/data" \
+    --web.listen-address="127.0.0.1:$PORT" --storage.tsdb.retention.time=1h \
+    --log.level=warn > "$DIR/prometheus.log" 2>&1 &
+  echo $! > "$PIDFILE"
+  for _ in $(seq 1 100); do
+    if curl -sf "http://127.0.0.1:$PORT/-/ready" >/dev/null; then
+      echo "prometheus ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), scraping $TARGETS)"
+      return 0
+    fi
+    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+      echo "prometheus exited; its log:" >&2; cat "$DIR/prometheus.log" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  echo "prometheus not ready after 20s; log: $DIR/prometheus.log" >&2
+  return 1
+}
+
+stop() {
+  if [ -f "$PIDFILE" ]; then
+    local pid; pid="$(cat "$PIDFILE")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$PIDFILE"
+    echo "prometheus on :$PORT stopped"
+  fi
+}
+
+status() {
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    echo "running (pid $(cat "$PIDFILE"), 127.0.0.1:$PORT)"
+  else
+    echo "stopped"; return 3
+  fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
