@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -164,8 +165,8 @@ def test_prometheus_rules_check_and_unit_tests():
 class FakeGrafana(BaseHTTPRequestHandler):
     """Answers the few Grafana API calls `dashboards push` makes, and records them."""
 
-    requests: list[dict] = []
-    folders: set[str] = set()
+    requests: ClassVar[list[dict]] = []
+    folders: ClassVar[set[str]] = set()
 
     def _reply(self, code: int, body: dict) -> None:
         raw = json.dumps(body).encode()
