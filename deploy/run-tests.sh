@@ -11,7 +11,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test,plot]"
 
-SERVICES=()          # scripts under deploy/ with start|stop, added as tests need them
+# Debian packages the tests drive (each test starts and stops its own instance through
+# the project's script, on loopback and free ports).
+bash deploy/prometheus/local.sh install
+
+SERVICES=()          # long-lived services for the whole run: scripts with start|stop
 stop_services() {
   for svc in "${SERVICES[@]:-}"; do
     [ -n "$svc" ] && bash "$svc" stop || true
