@@ -105,11 +105,35 @@ DetectorConfig = Annotated[
 ]
 
 
+class HealthConfig(_Strict):
+    """When a camera that still sends frames counts as stale or tampered."""
+
+    stale_after: Seconds = Field(10.0, gt=0, description="Unchanged picture this long: stale.")
+    tamper_after: Seconds = Field(5.0, gt=0, description="Dark/blank/blurred/moved this long.")
+    dark_level: float = Field(18.0, ge=0, le=255, description="Mean grey under this: dark.")
+    uniform_std: float = Field(5.0, ge=0, description="Grey spread under this: covered.")
+    defocus_ratio: float = Field(0.25, gt=0, lt=1, description="Share of start sharpness.")
+    move_fraction: float = Field(0.06, gt=0, lt=1, description="Shift (share of width): moved.")
+    heartbeat: Seconds = Field(10.0, gt=0, description="Health event at least this often.")
+
+
+class ReconnectConfig(_Strict):
+    initial: Seconds = Field(1.0, gt=0, description="First retry delay (doubles, with jitter).")
+    max: Seconds = Field(30.0, gt=0, description="Longest retry delay.")
+
+
 class CameraConfig(_Strict):
     id: Identifier
     url: str = Field(description="sim://scene?..., a video file path, file://..., rtsp://, http://")
     sample_hz: float = Field(2.0, gt=0, le=30, description="Samples per second sent to detection.")
     loop: bool = Field(False, description="Restart a video file at its end.")
+    decode: Literal["auto", "keyframe", "all"] = Field(
+        "auto", description="keyframe: decode keyframes only; all: decode every frame, convert "
+        "sampled ones; auto: pick from the measured keyframe interval.")
+    open_timeout: Seconds = Field(10.0, gt=0, description="Give up opening the stream after.")
+    read_timeout: Seconds = Field(10.0, gt=0, description="A read stalled this long fails.")
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     detect_width: int = Field(640, ge=64, le=4096, description="Frames are downscaled to this.")
     detector: DetectorConfig = Field(
         default_factory=lambda: BackgroundDetectorConfig(kind="background")

@@ -91,6 +91,7 @@ class CameraHealth:
     state: str
     fps: float = 0.0
     reason: str = ""
+    decode: str = ""  # how frames are decoded: keyframe, all, sim, images
 
     @property
     def key(self) -> str:

@@ -25,6 +25,9 @@ class Metrics:
             ["camera", "zone"], registry=r)
         self.camera_up = Gauge(
             "crowdwatch_camera_up", "1 while the camera delivers frames.", ["camera"], registry=r)
+        self.camera_state = Gauge(
+            "crowdwatch_camera_state", "1 for the camera's current health state (up, stale, "
+            "down, tampered).", ["camera", "state"], registry=r)
         self.camera_fps = Gauge(
             "crowdwatch_camera_fps", "Samples per second actually processed.", ["camera"],
             registry=r)

@@ -21,6 +21,7 @@ from crowdwatch.detectors.base import Detector
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.events import CameraHealth, CountEvent
+from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.privacy import PrivacyMasker
 from crowdwatch.ingest.sources import Frame, SourceError, open_source, redact_url
 from crowdwatch.metrics import Metrics
@@ -85,7 +86,7 @@ class CameraPipeline:
 
 
 class CameraWorker(threading.Thread):
-    """Supervised capture loop for one camera."""
+    """Supervised capture loop for one camera: open, sample, check health, count, emit."""
 
     def __init__(
         self,
@@ -94,8 +95,6 @@ class CameraWorker(threading.Thread):
         metrics: Metrics,
         stop: threading.Event,
         realtime: bool = True,
-        backoff_initial: float = 1.0,
-        backoff_max: float = 30.0,
     ) -> None:
         super().__init__(name=f"camera-{cfg.id}", daemon=True)
         self.cfg = cfg
@@ -103,49 +102,74 @@ class CameraWorker(threading.Thread):
         self.metrics = metrics
         self.stop_event = stop
         self.realtime = realtime
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
         self.pipeline = CameraPipeline(cfg)
+        h = cfg.health
+        self.monitor = HealthMonitor(HealthSettings(
+            stale_after=h.stale_after, tamper_after=h.tamper_after, dark_level=h.dark_level,
+            uniform_std=h.uniform_std, defocus_ratio=h.defocus_ratio,
+            move_fraction=h.move_fraction))
         self.state = "down"
+        self.reason = "not started"
         self.source = None
+        self.safe_url = redact_url(cfg.url)
+        self._last_health = 0.0
+        self._fps = 0.0
 
-    def _health(self, state: str, fps: float = 0.0, reason: str = "") -> None:
-        if state != self.state:
-            log.info("camera %s is %s%s", self.cfg.id, state, f": {reason}" if reason else "",
-                     extra={"camera": self.cfg.id, "state": state})
-        self.state = state
+    def _decode_mode(self) -> str:
+        src = self.source
+        if src is None:
+            return ""
+        return getattr(src, "mode", None) or ("sim" if self.cfg.url.startswith("sim://")
+                                             else "opencv")
+
+    def _health(self, state: str, reason: str = "", force: bool = False) -> None:
+        now = time.time()
+        changed = state != self.state or reason.split(":")[0] != self.reason.split(":")[0]
+        if changed:
+            level = logging.INFO if state == "up" else logging.WARNING
+            log.log(level, "camera %s is %s%s", self.cfg.id, state,
+                    f": {reason}" if reason else "",
+                    extra={"camera": self.cfg.id, "state": state, "url": self.safe_url})
+        if not (changed or force or now - self._last_health >= self.cfg.health.heartbeat):
+            return
+        self.state, self.reason, self._last_health = state, reason, now
         self.metrics.camera_up.labels(camera=self.cfg.id).set(1 if state == "up" else 0)
-        self.emit(CameraHealth(self.cfg.id, time.time(), state, round(fps, 3), reason))
+        for s in ("up", "stale", "down", "tampered"):
+            self.metrics.camera_state.labels(camera=self.cfg.id, state=s).set(
+                1 if s == state else 0)
+        self.emit(CameraHealth(self.cfg.id, now, state, round(self._fps, 3), reason,
+                               self._decode_mode()))
 
     def run(self) -> None:
-        delay = self.backoff_initial
+        delay = self.cfg.reconnect.initial
         while not self.stop_event.is_set():
             try:
-                self.source = open_source(self.cfg.url, self.cfg.sample_hz, self.cfg.loop,
-                                          self.realtime)
-                self._health("up", self.cfg.sample_hz)
-                delay = self.backoff_initial
+                self.source = open_source(
+                    self.cfg.url, self.cfg.sample_hz, self.cfg.loop, self.realtime,
+                    decode=self.cfg.decode, out_width=self.cfg.detect_width,
+                    open_timeout=self.cfg.open_timeout, read_timeout=self.cfg.read_timeout)
+                delay = self.cfg.reconnect.initial
                 ended = self._capture_loop()
                 if ended:
-                    self._health("down", reason="end of stream")
+                    self._health("down", "end of stream")
                     return
                 if self.stop_event.is_set():
                     return
             except SourceError as exc:
-                self._health("down", reason=str(exc))
+                self._health("down", str(exc))
             except Exception as exc:  # a bug in one camera must not take the others down
-                log.exception("camera %s crashed; restarting", self.cfg.id,
+                log.exception("camera %s crashed; restarting it", self.cfg.id,
                               extra={"camera": self.cfg.id})
-                self._health("down", reason=f"internal error: {type(exc).__name__}")
+                self._health("down", f"internal error: {type(exc).__name__}")
             finally:
                 if self.source is not None:
                     self.source.close()
                     self.source = None
-            wait = min(self.backoff_max, delay) * random.uniform(0.8, 1.2)
-            log.info("camera %s: retrying %s in %.1fs", self.cfg.id, redact_url(self.cfg.url),
+            wait = min(self.cfg.reconnect.max, delay) * random.uniform(0.8, 1.2)
+            log.info("camera %s: reconnecting to %s in %.1fs", self.cfg.id, self.safe_url,
                      wait, extra={"camera": self.cfg.id})
             self.stop_event.wait(wait)
-            delay = min(self.backoff_max, delay * 2)
+            delay = min(self.cfg.reconnect.max, delay * 2)
 
     def _capture_loop(self) -> bool:
         """Returns True when the source ended for good (a file without loop)."""
@@ -158,14 +182,20 @@ class CameraWorker(threading.Thread):
             frame = self.source.read()
             if frame is None:
                 return True
-            started = time.perf_counter()
-            events = self.pipeline.process(frame)
-            detect_hist.observe(time.perf_counter() - started)
             frames_total.inc()
             now = time.monotonic()
             if last is not None and now > last:
-                fps_gauge.set(round(1.0 / (now - last), 3))
+                self._fps = 0.7 * self._fps + 0.3 * (1.0 / (now - last)) if self._fps else (
+                    1.0 / (now - last))
+                fps_gauge.set(round(self._fps, 3))
             last = now
+            verdict = self.monitor.observe(frame.image, frame.ts)
+            self._health(verdict.state, verdict.reason)
+            if verdict.state != "up":
+                continue  # a frozen or tampered view gives confident nonsense: no counts
+            started = time.perf_counter()
+            events = self.pipeline.process(frame)
+            detect_hist.observe(time.perf_counter() - started)
             for event in events:
                 self.emit(event)
         return False

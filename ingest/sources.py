@@ -143,11 +143,20 @@ class VideoSource:
             self.cap.release()
 
 
-def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool = True):
-    """Pick the source class for a camera URL."""
+def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool = True,
+                decode: str = "auto", out_width: int | None = 640, open_timeout: float = 10.0,
+                read_timeout: float = 10.0):
+    """Pick the source class for a camera URL: sim, an image sequence, or PyAV streams."""
     if url.startswith("sim://"):
         return SimSource(url, sample_hz, realtime=realtime)
-    return VideoSource(url, sample_hz, loop=loop, realtime=realtime)
+    if "%" in url and "://" not in url:
+        return VideoSource(url, sample_hz, loop=loop, realtime=realtime)
+    from crowdwatch.ingest.stream import StreamSource
+
+    path = url.removeprefix("file://")
+    return StreamSource(path, sample_hz, decode=decode, out_width=out_width,
+                        open_timeout=open_timeout, read_timeout=read_timeout,
+                        realtime=realtime, loop=loop)
 
 
 def numbered_frames(source: str, start: int = 1, stop: int | None = None,

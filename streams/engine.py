@@ -60,8 +60,14 @@ class RuleEngine:
                 out += rule.observe(state, event.ts, value)
                 self.store[key] = state
             out += self._seen(event.camera_id, event.ts)
-        elif isinstance(event, CameraHealth) and event.state == "up":
-            out += self._seen(event.camera_id, event.ts)
+        elif isinstance(event, CameraHealth):
+            for rid, rule in self.offline.get(event.camera_id, ()):
+                key = f"{rid}/{event.camera_id}"
+                state = self.store.get(key) or rule.new_state(self.start_ts)
+                rule.health(state, event.state, event.reason)
+                self.store[key] = state
+            if event.state == "up":
+                out += self._seen(event.camera_id, event.ts)
         return self._dedupe(out)
 
     def _seen(self, camera_id: str, ts: float) -> list[Alert]:

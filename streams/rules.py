@@ -162,6 +162,8 @@ class ThresholdRule:
 class OfflineState:
     last_seen: float
     firing_since: float | None = None
+    last_state: str = "up"
+    last_reason: str = ""
 
 
 class CameraOfflineRule:
@@ -193,16 +195,23 @@ class CameraOfflineRule:
         starts, state.firing_since = state.firing_since, None
         return [self._alert("resolved", starts, ts, 0.0)]
 
+    def health(self, state: OfflineState, health_state: str, reason: str) -> None:
+        """Remember why the camera is not delivering, for the alert's summary."""
+        state.last_state, state.last_reason = health_state, reason
+
     def tick(self, state: OfflineState, now: float) -> list[Alert]:
         silent = now - state.last_seen
         if state.firing_since is not None or silent < self.cfg.after:
             return []
         state.firing_since = now
-        return [self._alert("firing", now, None, silent)]
+        return [self._alert("firing", now, None, silent, state)]
 
-    def _alert(self, state: str, starts: float, ends: float | None, silent: float) -> Alert:
+    def _alert(self, state: str, starts: float, ends: float | None, silent: float,
+               st: OfflineState | None = None) -> Alert:
         if state == "firing":
-            summary = f"camera {self.camera_id} sent no frames for {silent:.0f}s"
+            summary = f"camera {self.camera_id} sent no usable frames for {silent:.0f}s"
+            if st is not None and st.last_state != "up":
+                summary += f" (it is {st.last_state}: {st.last_reason})"
         else:
             summary = f"camera {self.camera_id} delivers frames again"
         return Alert(
