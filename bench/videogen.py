@@ -47,3 +47,15 @@ def write_h264(path: str | Path, width: int = 1280, height: int = 720, fps: int 
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def sim_frames(width: int, height: int, frames: int, fps: int = 25, seed: int = 3,
+               people: int = 30):
+    """The simulated crowd scene rendered at the clip's frame rate."""
+    from crowdwatch.ingest.sim import SimParams, SimScene
+
+    scene = SimScene(SimParams(scene="steady", people=people, seed=seed, width=width,
+                               height=height))
+    for i in range(frames):
+        scene.advance_to(i / fps)
+        yield scene.render()

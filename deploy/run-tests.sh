@@ -14,6 +14,7 @@ fi
 # Debian packages the tests drive (each test starts and stops its own instance through
 # the project's script, on loopback and free ports).
 bash deploy/prometheus/local.sh install
+bash deploy/rtsp/install.sh
 
 SERVICES=()          # long-lived services for the whole run: scripts with start|stop
 stop_services() {

@@ -30,7 +30,7 @@ from crowdwatch.ingest.sources import Frame, SourceError, redact_url
 log = logging.getLogger("crowdwatch.ingest")
 av.logging.set_level(av.logging.ERROR)
 
-PROBE_KEYFRAMES = 3
+KEYFRAME_GAPS = 5  # recent keyframe gaps the interval estimate uses
 
 
 class StreamSource:
@@ -102,17 +102,23 @@ class StreamSource:
         return float(pts * packet.time_base)
 
     def _learn_keyframes(self, t: float) -> None:
-        if self.keyframe_interval is not None or self.requested != "auto":
-            return
+        """Re-estimate the keyframe interval at each keyframe and pick the decode mode.
+
+        Called before the keyframe is decoded, so switching to ``all`` starts decoding at
+        a keyframe and never meets a P-frame whose references were skipped.
+        """
         self._keyframe_times.append(t)
-        if len(self._keyframe_times) > PROBE_KEYFRAMES:
-            gaps = np.diff(self._keyframe_times)
-            self.keyframe_interval = float(np.median(gaps))
-            want = "keyframe" if self.keyframe_interval <= 1.5 / self.sample_hz else "all"
-            if want != self.mode:
-                log.info("camera stream %s: keyframes every %.2fs, decoding %s frames",
-                         self.safe_url, self.keyframe_interval, want)
-                self._set_mode(want)
+        del self._keyframe_times[: -(KEYFRAME_GAPS + 1)]
+        if len(self._keyframe_times) < 2:
+            return
+        self.keyframe_interval = float(np.median(np.diff(self._keyframe_times)))
+        if self.requested != "auto":
+            return
+        want = "keyframe" if self.keyframe_interval <= 1.5 / self.sample_hz else "all"
+        if want != self.mode:
+            log.info("camera stream %s: keyframes every %.2fs, decoding %s frames",
+                     self.safe_url, self.keyframe_interval, want)
+            self._set_mode(want)
 
     def _packets_iter(self) -> Iterator[av.Packet]:
         try:
@@ -128,9 +134,11 @@ class StreamSource:
         for packet in self._packets_iter():
             if packet.size == 0:
                 continue  # flush packet at end of stream
-            t = self._packet_time(packet)
+            # Live streams are sampled on the wall clock (their timestamps may assume a
+            # frame rate the camera does not keep); files on their own timestamps.
+            t = None if self.live else self._packet_time(packet)
             if t is None:
-                t = (time.monotonic() - self._start_mono) if self._t0 is None else self._t0
+                t = time.monotonic() - self._start_mono
             if self._t0 is None:
                 self._t0 = t
             rel = t - self._t0
@@ -153,7 +161,9 @@ class StreamSource:
             self._next_due = (rel // period + 1) * period if self._next_due is None else max(
                 self._next_due + period, (rel // period + 1) * period)
             return self._emit(rel, image)
-        if self.loop and not self.live and self.seq > 0:
+        if self.live:
+            raise SourceError(f"{self.safe_url}: stream ended")  # reconnect, never give up
+        if self.loop and self.seq > 0:
             self.close()
             self._open()
             return self.read()
