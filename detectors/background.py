@@ -174,8 +174,11 @@ class MedianBackground:
         else:
             self._since_kept += 1
         if self.image is None or self.samples % self.s.recompute == 0 or (settling and kept):
-            self.image = np.median(np.stack(self.frames), axis=0).astype(np.float32)
-            gray = cv2.cvtColor(self.image.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+            # Upper median by partition: stays uint8, about twice as fast as np.median.
+            stack = np.stack(self.frames)
+            k = len(self.frames) // 2
+            self.image = np.partition(stack, k, axis=0)[k]
+            gray = cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
             self.grad = (cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
         self.samples += 1
 
@@ -210,7 +213,8 @@ class BackgroundDetector:
         """Per-pixel feature maps (float32) for a frame at work resolution."""
         m = self.model
         assert self.bg.image is not None and self.bg.grad is not None
-        diff = cv2.absdiff(img.astype(np.float32), self.bg.image).max(axis=2)
+        b, g, r = cv2.split(cv2.absdiff(img, self.bg.image))
+        diff = cv2.max(cv2.max(b, g), r).astype(np.float32)
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
@@ -228,7 +232,10 @@ class BackgroundDetector:
             return self._pool_cache[key]
         m = self.model
         if m.layout == "global":
-            pool = ("global", zone.bbox, zone.perspective_weight(self._weight_map))
+            y0, y1, x0, x1 = zone.bbox
+            full = np.zeros(zone.shape, dtype=np.float32)
+            full[y0:y1, x0:x1] = zone.perspective_weight(self._weight_map)
+            pool = ("global", full.ravel())
         else:
             rows, cols = zone.shape[0] // m.cell, zone.shape[1] // m.cell
             if m.grid is not None and [rows, cols] != list(m.grid):
@@ -244,8 +251,8 @@ class BackgroundDetector:
     def _pool(self, maps: list[np.ndarray], zone: ZoneGeometry) -> np.ndarray:
         pool = self._pooling(zone)
         if pool[0] == "global":
-            _, (y0, y1, x0, x1), weight = pool
-            return np.array([float((mp[y0:y1, x0:x1] * weight).sum()) for mp in maps])
+            weight = pool[1]
+            return np.array([float(np.dot(mp.ravel(), weight)) for mp in maps])
         _, rows, cols, mask = pool
         c = self.model.cell
         out = [

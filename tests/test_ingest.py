@@ -145,7 +145,7 @@ def test_stale_camera_raises_offline_with_the_reason():
 
 
 class MjpegHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
         self.end_headers()
@@ -179,7 +179,7 @@ def test_mjpeg_over_http():
 
 def test_stalled_http_socket_times_out():
     class Silent(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
             self.end_headers()
