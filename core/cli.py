@@ -65,6 +65,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_for(config: CrowdwatchConfig, port: int | None):
+    from crowdwatch.metrics import Metrics
+
+    if port is not None:
+        config.metrics.port = port
+    metrics = Metrics(config.site.name)
+    metrics.info.labels(site=config.site.name, version=_version()).set(1)
+    if config.metrics.port:
+        metrics.serve(config.metrics.host, config.metrics.port)
+    return metrics
+
+
+def _version() -> str:
+    from crowdwatch import __version__
+
+    return __version__
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from crowdwatch.ingest.publisher import run_ingest
+
+    config = _load(args.config)
+    metrics = _metrics_for(config, args.metrics_port)
+    return run_ingest(config, metrics, args.duration, realtime=not args.fast)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from crowdwatch.streams.sinks import ConsoleSink, Dispatcher, JsonlSink
+    from crowdwatch.streams.worker import run_worker
+
+    config = _load(args.config)
+    if args.alerts_jsonl:
+        config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
+    metrics = _metrics_for(config, args.metrics_port)
+    sinks = [ConsoleSink()] if config.alerts.console else []
+    if config.alerts.jsonl:
+        sinks.append(JsonlSink(config.alerts.jsonl.path))
+    run_worker(config, Dispatcher(sinks, metrics), metrics, loglevel=args.faust_log_level)
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
@@ -287,6 +328,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fast", action="store_true",
                      help="do not pace file and sim sources to real time")
     run.set_defaults(func=cmd_run)
+
+    ing = sub.add_parser("ingest", help="scale-out: run cameras and publish events to Kafka")
+    ing.add_argument("--config", help="YAML config; default: the built-in demo")
+    ing.add_argument("--duration", type=float, help="stop after this many seconds")
+    ing.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
+    ing.add_argument("--fast", action="store_true", help="do not pace files/sim to real time")
+    ing.set_defaults(func=cmd_ingest)
+
+    wrk = sub.add_parser("worker", help="scale-out: Faust worker running the rules on Kafka")
+    wrk.add_argument("--config", help="YAML config; default: the built-in demo")
+    wrk.add_argument("--alerts-jsonl", help="also append every notification to this file")
+    wrk.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
+    wrk.add_argument("--faust-log-level", default="warning")
+    wrk.set_defaults(func=cmd_worker)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)

@@ -200,6 +200,22 @@ class MetricsConfig(_Strict):
     port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint.")
 
 
+class KafkaConfig(_Strict):
+    """Scale-out mode: where the broker is and how topics are laid out."""
+
+    bootstrap: str = Field("127.0.0.1:9092", description="host:port[,host:port]; the "
+                           "CROWDWATCH_KAFKA_BOOTSTRAP environment variable overrides it.")
+    topic_prefix: str = Field("crowdwatch", pattern=r"^[A-Za-z0-9._-]+$",
+                              description="Topics are <prefix>.counts, .health, .sensors, "
+                              ".alerts, .deadletter.")
+    partitions: int = Field(6, ge=1, le=1000, description="Partitions per topic (max workers).")
+    replication: int = Field(1, ge=1, le=5, description="Replicas per partition (3 on a site).")
+    retention: Seconds = Field(86400.0, gt=0, description="How long events are kept.")
+    max_message_bytes: int = Field(65536, ge=1024, description="Larger messages are "
+                                   "dead-lettered as oversized.")
+    group: str = Field("crowdwatch-worker", description="Consumer group / Faust app id.")
+
+
 class EngineConfig(_Strict):
     tick: Seconds = Field(1.0, gt=0, description="How often time-based rules are evaluated.")
     queue_size: int = Field(10000, ge=10, description="Events buffered between stages.")
@@ -212,6 +228,7 @@ class CrowdwatchConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
 
     def zones(self) -> dict[str, tuple[CameraConfig, ZoneConfig]]:
         return {z.id: (c, z) for c in self.cameras for z in c.zones}

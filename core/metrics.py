@@ -103,7 +103,6 @@ class Metrics:
                         self.alert_active.labels(rule=rule.kind, zone=zones,
                                                  severity="critical").set(0)
                         self.alerts_firing.labels(rule=rule.kind, severity="critical")
-        self.consumer_lag.labels(stage="embedded").set(0)
 
     def serve(self, host: str, port: int) -> None:
         """Start the /metrics endpoint in a daemon thread."""

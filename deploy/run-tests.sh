@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,plot]"
+.venv/bin/python -m pip install --quiet -e ".[test,plot,kafka]"
 
 # Debian packages the tests drive (each test starts and stops its own instance through
 # the project's script, on loopback and free ports).

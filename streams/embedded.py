@@ -68,6 +68,7 @@ class EmbeddedRunner:
         """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
         self.metrics.info.labels(site=self.config.site.name, version=_version()).set(1)
         self.metrics.describe_config(self.config)
+        self.metrics.consumer_lag.labels(stage="embedded").set(0)
         for worker in self.workers:
             worker.start()
         log.info("crowdwatch running: %d camera(s), %d rule(s)", len(self.workers),

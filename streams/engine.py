@@ -27,14 +27,23 @@ class RuleEngine:
         config: CrowdwatchConfig,
         start_ts: float,
         store: MutableMapping[str, Any] | None = None,
+        offline_from_counts: bool = True,
+        tick_known_only: bool = False,
     ) -> None:
+        """``store`` keeps rule state and which alerts are firing (a dict, or a table).
+
+        A scale-out worker passes ``offline_from_counts=False`` (camera liveness comes
+        from the health topic, keyed by camera, so its state lives in one partition)
+        and ``tick_known_only=True`` (a worker only judges cameras whose state it owns).
+        """
         site = config.site.name
         zones = config.zones()
         self.by_zone: dict[str, list[ThresholdRule]] = defaultdict(list)
         self.offline: dict[str, list[CameraOfflineRule]] = defaultdict(list)
         self.store: MutableMapping[str, Any] = {} if store is None else store
-        self.firing: dict[str, Alert] = {}
         self.start_ts = start_ts
+        self.offline_from_counts = offline_from_counts
+        self.tick_known_only = tick_known_only
         for index, rule in enumerate(config.rules):
             if isinstance(rule, DensityRuleConfig | CountRuleConfig):
                 camera = zones[rule.zone][0].id
@@ -59,7 +68,8 @@ class RuleEngine:
                     state = rule.new_state()
                 out += rule.observe(state, event.ts, value)
                 self.store[key] = state
-            out += self._seen(event.camera_id, event.ts)
+            if self.offline_from_counts:
+                out += self._seen(event.camera_id, event.ts)
         elif isinstance(event, CameraHealth):
             for rid, rule in self.offline.get(event.camera_id, ()):
                 key = f"{rid}/{event.camera_id}"
@@ -85,20 +95,35 @@ class RuleEngine:
         for camera_id, rules in self.offline.items():
             for rid, rule in rules:
                 key = f"{rid}/{camera_id}"
-                state = self.store.get(key) or rule.new_state(self.start_ts)
-                out += rule.tick(state, now)
-                self.store[key] = state
+                state = self.store.get(key)
+                if state is None:
+                    if self.tick_known_only:
+                        continue
+                    state = rule.new_state(self.start_ts)
+                alerts = rule.tick(state, now)
+                if alerts:
+                    self.store[key] = state
+                    out += alerts
         return self._dedupe(out)
 
+    @property
+    def firing(self) -> dict[str, bool]:
+        """Fingerprints firing now (kept in the store so a restarted worker knows them)."""
+        return {k[len("firing/"):]: True for k in list(self.store.keys())
+                if k.startswith("firing/") and self.store.get(k)}
+
     def _dedupe(self, alerts: list[Alert]) -> list[Alert]:
+        """Only the first firing and the first resolution of a fingerprint pass."""
         out = []
         for alert in alerts:
+            key = f"firing/{alert.fingerprint}"
             if alert.state == "firing":
-                if alert.fingerprint in self.firing:
+                if self.store.get(key):
                     continue
-                self.firing[alert.fingerprint] = alert
+                self.store[key] = True
             else:
-                if self.firing.pop(alert.fingerprint, None) is None:
+                if not self.store.get(key):
                     continue
+                self.store[key] = False
             out.append(alert)
         return out

@@ -228,3 +228,25 @@ class CameraOfflineRule:
             labels={"site": self.site, "camera": self.camera_id, "rule": self.kind,
                     "severity": SEVERITY_CRITICAL},
         )
+
+
+STATE_TYPES = {"threshold": ThresholdState, "offline": OfflineState}
+
+
+def state_to_dict(state: ThresholdState | OfflineState) -> dict:
+    """Plain JSON-able form, for tables backed by changelog topics."""
+    if isinstance(state, ThresholdState):
+        return {"t": "threshold", "times": list(state.times), "values": list(state.values),
+                "last_ts": state.last_ts,
+                "levels": {k: [v.pending_since, v.firing_since, v.clear_since]
+                           for k, v in state.levels.items()}}
+    return {"t": "offline", "last_seen": state.last_seen, "firing_since": state.firing_since,
+            "last_state": state.last_state, "last_reason": state.last_reason}
+
+
+def state_from_dict(data: dict) -> ThresholdState | OfflineState:
+    if data["t"] == "threshold":
+        return ThresholdState(list(data["times"]), list(data["values"]), data["last_ts"],
+                              {k: LevelState(*v) for k, v in data["levels"].items()})
+    return OfflineState(data["last_seen"], data["firing_since"], data["last_state"],
+                        data["last_reason"])

@@ -1,0 +1,133 @@
+"""`crowdwatch ingest`: cameras → CountEvent/CameraHealth → Kafka.
+
+Camera threads hand events to one asyncio loop that publishes them with an
+idempotent, acks=all producer, counts keyed by zone and health keyed by camera, so
+every zone's events land in one partition in order. While the broker is away events
+wait in a bounded buffer and are re-sent when it returns; only when that buffer is
+full are the oldest dropped (and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections import deque
+
+from aiokafka.errors import KafkaError
+
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import CameraHealth, CountEvent, event_to_json
+from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.metrics import Metrics
+from crowdwatch.streams.kafka_io import Topics, ensure_topics, make_producer
+
+log = logging.getLogger("crowdwatch.ingest")
+
+
+class Publisher:
+    def __init__(self, config: CrowdwatchConfig, metrics: Metrics, buffer: int = 100_000) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.topics = Topics.of(config.kafka)
+        self.pending: deque = deque(maxlen=buffer)
+        self.wakeup = asyncio.Event()
+        self.sent = 0
+
+    def enqueue(self, event: object) -> None:
+        if len(self.pending) == self.pending.maxlen:
+            dropped = self.pending[0]
+            if isinstance(dropped, CountEvent):
+                self.metrics.frames_dropped.labels(camera=dropped.camera_id).inc()
+        self.pending.append(event)
+        self.wakeup.set()
+
+    def route(self, event: object) -> tuple[str, bytes]:
+        if isinstance(event, CountEvent):
+            return self.topics.counts, event.zone_id.encode()
+        assert isinstance(event, CameraHealth)
+        return self.topics.health, event.camera_id.encode()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        producer = make_producer(self.config.kafka)
+        await self._start(producer, stop)
+        try:
+            while not (stop.is_set() and not self.pending):
+                if not self.pending:
+                    self.wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+                    except TimeoutError:
+                        pass
+                    continue
+                batch = [self.pending.popleft() for _ in range(min(500, len(self.pending)))]
+                try:
+                    futures = []
+                    for event in batch:
+                        topic, key = self.route(event)
+                        futures.append(await producer.send(topic, event_to_json(event).encode(),
+                                                           key=key))
+                    await asyncio.gather(*futures)
+                    self.sent += len(batch)
+                    self.metrics.events_total.labels(type="published").inc(len(batch))
+                except KafkaError as exc:
+                    # Idempotent producer: a re-send of an event the broker already has
+                    # is discarded by sequence number within this producer session.
+                    self.pending.extendleft(reversed(batch))
+                    log.warning("kafka unavailable (%s); %d events waiting, retrying",
+                                type(exc).__name__, len(self.pending))
+                    await asyncio.sleep(1.0)
+        finally:
+            await producer.stop()
+
+    async def _start(self, producer, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                await producer.start()
+                return
+            except KafkaError as exc:
+                log.warning("kafka not reachable (%s); retrying in %.0fs", type(exc).__name__,
+                            delay)
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+
+
+def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | None = None,
+               realtime: bool = True) -> int:
+    async def main() -> int:
+        await ensure_topics(config.kafka)
+        publisher = Publisher(config, metrics)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        thread_stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def emit(event: object) -> None:
+            loop.call_soon_threadsafe(publisher.enqueue, event)
+
+        workers = [CameraWorker(cam, emit, metrics, thread_stop, realtime=realtime)
+                   for cam in config.cameras]
+        metrics.describe_config(config)
+        for w in workers:
+            w.start()
+        task = asyncio.create_task(publisher.run(stop))
+        started = time.monotonic()
+        while not stop.is_set():
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            if not any(w.is_alive() for w in workers):
+                break
+            await asyncio.sleep(0.2)
+        thread_stop.set()
+        for w in workers:
+            await asyncio.to_thread(w.join, 5.0)
+        stop.set()
+        await task
+        log.info("ingest stopped after publishing %d events", publisher.sent)
+        return 0
+
+    return asyncio.run(main())
