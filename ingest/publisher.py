@@ -10,6 +10,7 @@ full are the oldest dropped (and counted).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import threading
@@ -35,6 +36,7 @@ class Publisher:
         self.pending: deque = deque(maxlen=buffer)
         self.wakeup = asyncio.Event()
         self.sent = 0
+        self.published: dict[str, int] = {}
 
     def enqueue(self, event: object) -> None:
         if len(self.pending) == self.pending.maxlen:
@@ -71,7 +73,9 @@ class Publisher:
                                                            key=key))
                     await asyncio.gather(*futures)
                     self.sent += len(batch)
-                    self.metrics.events_total.labels(type="published").inc(len(batch))
+                    for event in batch:
+                        self.published[event.TYPE] = self.published.get(event.TYPE, 0) + 1
+                        self.metrics.events_total.labels(type=f"published_{event.TYPE}").inc()
                 except KafkaError as exc:
                     # Idempotent producer: a re-send of an event the broker already has
                     # is discarded by sequence number within this producer session.
@@ -128,6 +132,7 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
         stop.set()
         await task
         log.info("ingest stopped after publishing %d events", publisher.sent)
+        print(json.dumps({"published": publisher.published}), flush=True)
         return 0
 
     return asyncio.run(main())

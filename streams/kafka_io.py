@@ -67,6 +67,8 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
 
 
 def make_producer(cfg: KafkaConfig) -> AIOKafkaProducer:
+    # A long request timeout lets the producer ride out a broker restart with its own
+    # retries, which keep idempotent sequence numbers (an app-level re-send would not).
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap(cfg), enable_idempotence=True, acks="all",
-        linger_ms=5, request_timeout_ms=30000, retry_backoff_ms=200)
+        linger_ms=5, request_timeout_ms=120000, retry_backoff_ms=250)

@@ -93,8 +93,8 @@ class ThresholdRule:
 
     def observe(self, state: ThresholdState, ts: float, value: float) -> list[Alert]:
         """Add one sample; return the notifications it causes (usually none)."""
-        if state.last_ts is not None and ts < state.last_ts:
-            return []  # late sample: the window already moved past it
+        if state.last_ts is not None and ts <= state.last_ts:
+            return []  # late or replayed sample: the window already moved past it
         state.last_ts = ts
         state.times.append(ts)
         state.values.append(value)

@@ -1,0 +1,347 @@
+"""Scale-out on a real Apache Kafka broker (KRaft, one node on 127.0.0.1) with Faust workers.
+
+The broker is started by deploy/kafka/local.sh from Maven Central jars; each test uses
+its own topic prefix and consumer group, so they do not see each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import CountEvent, event_from_json, event_to_json, parse_ts
+from crowdwatch.ingest.camera import CameraPipeline
+from crowdwatch.ingest.sim import SimParams, gate_zone_config
+from crowdwatch.ingest.sources import SimSource
+from crowdwatch.streams.engine import RuleEngine
+from tests.test_demo_e2e import free_port, scrape
+
+ROOT = Path(__file__).resolve().parents[1]
+KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
+ZONES = ["gate-a", "gate-b", "gate-c", "gate-d", "gate-e", "gate-f"]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "CROWDWATCH_KAFKA_PORT": str(port),
+           "CROWDWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
+           "CROWDWATCH_KAFKA_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    started = subprocess.run(["bash", str(KAFKA), "start"], env=env, capture_output=True,
+                             text=True, check=False)
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield {"bootstrap": f"127.0.0.1:{port}", "env": env}
+    subprocess.run(["bash", str(KAFKA), "stop"], env=env, capture_output=True, check=False)
+
+
+def site_config(bootstrap: str, zones: list[str], prefix: str, partitions: int = 3,
+                offline: bool = False) -> dict:
+    params = SimParams.from_url("sim://school-gate?people=80&period=45&seed=7")
+    zone = gate_zone_config(params)
+    cams = [{"id": f"cam-{z}", "url": f"sim://school-gate?people=80&period=45&seed={i + 11}",
+             "sample_hz": 2, "zones": [{"id": z, **zone}]} for i, z in enumerate(zones)]
+    rules = [{"kind": "density", "zone": z, "warn": 0.45, "critical": 0.7, "for": "3s",
+              "clear_below": 0.25, "clear_for": "4s", "window": "3s"} for z in zones]
+    if offline:
+        rules.append({"kind": "camera_offline", "after": "6s"})
+    return {"site": {"name": "kafka-test"}, "cameras": cams, "rules": rules,
+            "alerts": {"console": False}, "engine": {"tick": "0.5s"},
+            "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions,
+                      "group": f"{prefix}-workers", "max_message_bytes": 8192}}
+
+
+def record(config: CrowdwatchConfig, samples: int) -> list[CountEvent]:
+    """A recorded event stream: each sim camera through its real pipeline, interleaved."""
+    per_cam = []
+    for cam in config.cameras:
+        source = SimSource(cam.url, cam.sample_hz, realtime=False, start_ts=1_764_000_000.0)
+        pipeline = CameraPipeline(cam)
+        per_cam.append([e for _ in range(samples) for e in pipeline.process(source.read())])
+    return sorted((e for evs in per_cam for e in evs), key=lambda e: (e.ts, e.zone_id))
+
+
+def embedded_alerts(config: CrowdwatchConfig, events: list[CountEvent]) -> list[tuple]:
+    engine = RuleEngine(config, start_ts=0.0)
+    return [key(a) for e in events for a in engine.handle(e)]
+
+
+def key(alert) -> tuple:
+    if isinstance(alert, dict):
+        return (alert["fingerprint"], alert["rule"], alert["state"],
+                parse_ts(alert["starts_at"], "s"),
+                None if alert["ends_at"] is None else parse_ts(alert["ends_at"], "e"))
+    return (alert.fingerprint, alert.rule, alert.state, alert.starts_at, alert.ends_at)
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
+                                acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=k) for k, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def produce_events(bootstrap: str, prefix: str, events: list[CountEvent]) -> None:
+    asyncio.run(produce(bootstrap, f"{prefix}.counts",
+                        [(e.zone_id.encode(), event_to_json(e).encode()) for e in events]))
+
+
+class Worker:
+    def __init__(self, config_path: Path, workdir: Path, name: str) -> None:
+        self.port = free_port()
+        self.jsonl = workdir / f"{name}.jsonl"
+        self.log = (workdir / f"{name}.log").open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "crowdwatch.cli", "worker", "--config", str(config_path),
+             "--alerts-jsonl", str(self.jsonl), "--metrics-port", str(self.port)],
+            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def metric(self, name: str, **labels: str) -> float:
+        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        try:
+            text = scrape(self.port)
+        except OSError:
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{{want}}}" if want else name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def alerts(self) -> list[dict]:
+        if not self.jsonl.exists():
+            return []
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines()]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def setup(tmp_path: Path, broker: dict, zones: list[str], partitions: int = 3,
+          samples: int = 150):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    data = site_config(broker["bootstrap"], zones, prefix, partitions)
+    path = tmp_path / "site.yaml"
+    path.write_text(json.dumps(data))
+    config = CrowdwatchConfig.model_validate(data)
+    events = record(config, samples)
+    return prefix, path, config, events
+
+
+def start_and_wait(path: Path, tmp_path: Path, name: str) -> Worker:
+    worker = Worker(path, tmp_path, name)
+    wait_for(lambda: worker.metric("crowdwatch_build_info", site="kafka-test",
+                                   version="0.1.0") == 1, 30, f"{name} metrics")
+    time.sleep(4)  # joining the group and getting partitions
+    return worker
+
+
+@pytest.mark.slow
+def test_parity_with_the_embedded_engine(broker, tmp_path):
+    prefix, path, config, events = setup(tmp_path, broker, ZONES[:3])
+    expected = embedded_alerts(config, events)
+    assert any(k[2] == "firing" for k in expected) and any(k[2] == "resolved" for k in expected)
+    worker = start_and_wait(path, tmp_path, "w1")
+    try:
+        produce_events(broker["bootstrap"], prefix, events)
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") >= len(events),
+                 60, "the worker to consume every event")
+        wait_for(lambda: len(worker.alerts()) >= len(expected), 10, "all alerts")
+        time.sleep(1)
+        got = [key(a) for a in worker.alerts()]
+    finally:
+        worker.stop()
+    assert sorted(got) == sorted(expected)
+
+
+@pytest.mark.slow
+def test_kill_9_restores_state_without_loss_or_duplicates(broker, tmp_path):
+    prefix, path, config, events = setup(tmp_path, broker, ZONES[:3])
+    expected = embedded_alerts(config, events)
+    # Cut where a warning has fired but not yet resolved for at least one zone.
+    engine = RuleEngine(config, start_ts=0.0)
+    cut = None
+    for i, e in enumerate(events):
+        if any(a.state == "firing" for a in engine.handle(e)) and cut is None:
+            cut = i + 20
+    first, second = events[:cut], events[cut:]
+    w1 = start_and_wait(path, tmp_path, "w1")
+    produce_events(broker["bootstrap"], prefix, first)
+    wait_for(lambda: w1.metric("crowdwatch_events_total", type="count") >= len(first), 60,
+             "first half consumed")
+    fired = [a for a in w1.alerts() if a["state"] == "firing"]
+    assert fired, "an alert should be firing before the crash"
+    time.sleep(3)  # let the changelog and offsets settle, as in normal running
+    w1.stop(signal.SIGKILL)
+    w2 = start_and_wait(path, tmp_path, "w2")
+    try:
+        produce_events(broker["bootstrap"], prefix, second)
+        wait_for(lambda: w2.metric("crowdwatch_events_total", type="count") >= len(second),
+                 60, "second half consumed")
+        time.sleep(2)
+    finally:
+        w2.stop()
+    got = [key(a) for a in w1.alerts() + w2.alerts()]
+    assert len(got) == len(set(got)), "a notification was sent twice"
+    assert sorted(got) == sorted(expected)
+    # The resolutions after the crash came from restored state.
+    assert any(a["state"] == "resolved" for a in w2.alerts())
+
+
+@pytest.mark.slow
+def test_two_workers_split_partitions_and_take_over_with_state(broker, tmp_path):
+    prefix, path, config, events = setup(tmp_path, broker, ZONES, partitions=6, samples=120)
+    expected = embedded_alerts(config, events)
+    engine = RuleEngine(config, start_ts=0.0)
+    fired_at = [i for i, e in enumerate(events)
+                if any(a.state == "firing" for a in engine.handle(e))]
+    cut = fired_at[-1] + 10  # every zone has fired, none resolved yet
+    a = start_and_wait(path, tmp_path, "wa")
+    b = start_and_wait(path, tmp_path, "wb")
+    try:
+        time.sleep(4)  # the second join rebalances
+        produce_events(broker["bootstrap"], prefix, events[:cut])
+        wait_for(lambda: a.metric("crowdwatch_events_total", type="count")
+                 + b.metric("crowdwatch_events_total", type="count") >= cut, 60,
+                 "first part consumed")
+        count_a = a.metric("crowdwatch_events_total", type="count")
+        count_b = b.metric("crowdwatch_events_total", type="count")
+        assert count_a > 0 and count_b > 0, (count_a, count_b)  # both did work
+        zones_a = {x["zone_id"] for x in a.alerts()}
+        time.sleep(3)
+        a.stop()  # graceful: its partitions move to b with their table state
+        produce_events(broker["bootstrap"], prefix, events[cut:])
+        wait_for(lambda: b.metric("crowdwatch_events_total", type="count")
+                 >= count_b + len(events) - cut, 90, "b to take over a's zones")
+        time.sleep(2)
+    finally:
+        a.stop()
+        b.stop()
+    got = [key(x) for x in a.alerts() + b.alerts()]
+    assert len(got) == len(set(got))
+    assert sorted(got) == sorted(expected)
+    resolved_by_b = {x["zone_id"] for x in b.alerts() if x["state"] == "resolved"}
+    assert zones_a and zones_a <= resolved_by_b  # a's alerts resolved from moved state
+
+
+@pytest.mark.slow
+def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
+    prefix, path, config, events = setup(tmp_path, broker, ZONES[:1], samples=20)
+    worker = start_and_wait(path, tmp_path, "w1")
+    bad = [(b"gate-a", b"{not json"), (b"gate-a", json.dumps({"v": 9, "type": "count"}).encode()),
+           (b"gate-a", b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1,'
+                       b'"count":-5}'),
+           (b"gate-a", b"x" * 20000)]
+    good = [(e.zone_id.encode(), event_to_json(e).encode()) for e in events[:5]]
+    try:
+        asyncio.run(produce(broker["bootstrap"], f"{prefix}.counts", bad + good))
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") >= 5, 60,
+                 "the good events after the bad ones")
+        reasons = {r: worker.metric("crowdwatch_deadletter_total", reason=r)
+                   for r in ("bad_json", "bad_version", "bad_field", "oversized")}
+        lag = worker.metric("crowdwatch_consumer_lag_events", stage="worker")
+    finally:
+        worker.stop()
+    assert reasons == {"bad_json": 1, "bad_version": 1, "bad_field": 1, "oversized": 1}
+    assert lag == 0
+
+    async def read_deadletters() -> list[dict]:
+        consumer = AIOKafkaConsumer(f"{prefix}.deadletter", bootstrap_servers=broker["bootstrap"],
+                                    auto_offset_reset="earliest", group_id=f"{prefix}-check")
+        await consumer.start()
+        out = []
+        try:
+            while len(out) < 4:
+                batch = await consumer.getmany(timeout_ms=5000)
+                if not batch:
+                    break
+                out += [json.loads(m.value) for msgs in batch.values() for m in msgs]
+        finally:
+            await consumer.stop()
+        return out
+
+    dead = asyncio.run(read_deadletters())
+    assert sorted(d["reason"] for d in dead) == ["bad_field", "bad_json", "bad_version",
+                                                 "oversized"]
+    assert all(d["topic"] == f"{prefix}.counts" and "offset" in d for d in dead)
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
+    prefix, path, config, _ = setup(tmp_path, broker, ZONES[:3], samples=1)
+    worker = start_and_wait(path, tmp_path, "w1")
+    ingest_log = (tmp_path / "ingest.log").open("a")
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "crowdwatch.cli", "ingest", "--config", str(path),
+         "--duration", "24", "--metrics-port", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=ingest_log, text=True)
+    try:
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") > 20, 30,
+                 "events flowing")
+        down = subprocess.run(["bash", str(KAFKA), "stop"], env=broker["env"],
+                              capture_output=True, text=True, check=False)
+        assert down.returncode == 0, down.stderr
+        time.sleep(5)
+        up = subprocess.run(["bash", str(KAFKA), "start"], env=broker["env"],
+                            capture_output=True, text=True, check=False)
+        assert up.returncode == 0, up.stdout + up.stderr
+        out, _ = ingest.communicate(timeout=90)
+        published = json.loads(out.strip().splitlines()[-1])["published"]
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count")
+                 >= published["count"], 90, "the worker to catch up after the restart")
+        consumed = worker.metric("crowdwatch_events_total", type="count")
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+        worker.stop()
+    assert published["count"] > 100  # 3 cameras x 2 Hz x 24 s
+    assert consumed == published["count"]  # every event produced was consumed, once
+
+    async def distinct_in_topic() -> int:
+        consumer = AIOKafkaConsumer(f"{prefix}.counts", bootstrap_servers=broker["bootstrap"],
+                                    auto_offset_reset="earliest", group_id=f"{prefix}-count")
+        await consumer.start()
+        seen = set()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=3000)
+                if not batch:
+                    break
+                for msgs in batch.values():
+                    for m in msgs:
+                        e = event_from_json(m.value, CountEvent)
+                        seen.add((e.camera_id, e.zone_id, e.frame_seq))
+        finally:
+            await consumer.stop()
+        return len(seen)
+
+    assert asyncio.run(distinct_in_topic()) == published["count"]
