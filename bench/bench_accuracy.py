@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-import cv2
+from benchutil import pin_one_core
 
 from crowdwatch.detectors.evaluate import EvalSetup, evaluate, make_zone, plot_report
 from crowdwatch.progress import Progress
@@ -29,9 +29,7 @@ def main() -> None:
     parser.add_argument("--hog-stride", type=int, default=5)
     parser.add_argument("--plot", help="PNG of count vs truth over the test frames")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
+    pin_one_core()
     mall = Path(args.data) / "mall"
     if not mall.is_dir():
         sys.exit(f"bench_accuracy: {mall} not found; set CROWDWATCH_DATA")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-import cv2
 import numpy as np
+from benchutil import pin_one_core
 
 from crowdwatch.config import BackgroundDetectorConfig, HogDetectorConfig
 from crowdwatch.demo import demo_config
@@ -28,12 +27,6 @@ DETECTORS = {
     "background": BackgroundDetectorConfig(kind="background"),
     "hog": HogDetectorConfig(kind="hog", upscale=2.0),
 }
-
-
-def pin_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
 
 
 def ms_per_frame(kind: str, width: int, frames: list[np.ndarray], bar: Progress) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchutil import pin_one_core
 from videogen import sim_frames, write_h264
 
 from crowdwatch.config import CameraConfig
@@ -158,9 +158,7 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--clip", help="reuse an existing clip instead of generating one")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
+    pin_one_core()
     tmp = Path(tempfile.mkdtemp(prefix="crowdwatch-bench-"))
     clip = Path(args.clip) if args.clip else tmp / "cam720.mp4"
     if not args.clip:

@@ -28,5 +28,7 @@ for svc in "${SERVICES[@]:-}"; do
   [ -n "$svc" ] && bash "$svc" start
 done
 
-.venv/bin/ruff check .
+lint=0
+.venv/bin/ruff check . || lint=$?
 .venv/bin/python -m pytest "$@"
+exit "$lint"

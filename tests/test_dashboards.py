@@ -21,6 +21,7 @@ import yaml
 
 from crowdwatch.dashboards.build import DATASOURCE_UID, build_all, panel_queries
 from crowdwatch.demo import DEMO_ZONE, demo_config
+from tests.helpers import wait_for
 from tests.test_demo_e2e import free_port, scrape, start_run, wait_for_metric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,21 +97,12 @@ def prom_get(base: str, path: str, **params) -> dict:
     return body["data"]
 
 
-def wait_until(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 @pytest.mark.slow
 def test_every_panel_query_returns_data(live_prometheus):
     base = live_prometheus["prom"]
     # Wait for an alert to have fired (the demo surges ~20 s in) and for rate windows.
-    wait_until(lambda: prom_get(base, "/api/v1/query",
+    wait_for(lambda: prom_get(base, "/api/v1/query",
                                 query=f'max(crowdwatch_alert_active{{site="{SITE}"}}) == 1')
                ["result"], 60, "a firing alert scraped by Prometheus")
     now = time.time()

@@ -25,6 +25,7 @@ from crowdwatch.metrics import Metrics
 from crowdwatch.streams.embedded import EmbeddedRunner
 from crowdwatch.streams.engine import RuleEngine
 from crowdwatch.streams.sinks import Dispatcher
+from tests.helpers import wait_for
 from tests.test_demo_e2e import free_port, scrape, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,15 +256,6 @@ def metric(port: int, name: str, camera: str) -> float:
             return float(line.split()[-1])
     return 0.0
 
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def alerts(path: Path) -> list[dict]:

@@ -25,6 +25,7 @@ from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams, gate_zone_config
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.streams.engine import RuleEngine
+from tests.helpers import wait_for
 from tests.test_demo_e2e import free_port, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,15 +137,6 @@ class Worker:
                 self.proc.wait()
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 def setup(tmp_path: Path, broker: dict, zones: list[str], partitions: int = 3,
           samples: int = 150):
@@ -255,11 +247,11 @@ def test_two_workers_split_partitions_and_take_over_with_state(broker, tmp_path)
 
 @pytest.mark.slow
 def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
-    prefix, path, config, events = setup(tmp_path, broker, ZONES[:1], samples=20)
+    prefix, path, _config, events = setup(tmp_path, broker, ZONES[:1], samples=20)
     worker = start_and_wait(path, tmp_path, "w1")
     bad = [(b"gate-a", b"{not json"), (b"gate-a", json.dumps({"v": 9, "type": "count"}).encode()),
-           (b"gate-a", b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1,'
-                       b'"count":-5}'),
+           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1,'
+                       b'"count":-5}')),
            (b"gate-a", b"x" * 20000)]
     good = [(e.zone_id.encode(), event_to_json(e).encode()) for e in events[:5]]
     try:
@@ -297,7 +289,7 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
 
 @pytest.mark.slow
 def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
-    prefix, path, config, _ = setup(tmp_path, broker, ZONES[:3], samples=1)
+    prefix, path, _config, _ = setup(tmp_path, broker, ZONES[:3], samples=1)
     worker = start_and_wait(path, tmp_path, "w1")
     ingest_log = (tmp_path / "ingest.log").open("a")
     ingest = subprocess.Popen(
