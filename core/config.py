@@ -214,6 +214,9 @@ class KafkaConfig(_Strict):
     max_message_bytes: int = Field(65536, ge=1024, description="Larger messages are "
                                    "dead-lettered as oversized.")
     group: str = Field("crowdwatch-worker", description="Consumer group / Faust app id.")
+    session_timeout: Seconds = Field(
+        10.0, ge=6, description="A worker silent this long is presumed dead and its zones "
+        "move to the others (shorter: faster failover; too short: needless rebalances).")
 
 
 class EngineConfig(_Strict):

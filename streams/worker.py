@@ -74,6 +74,8 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        broker_session_timeout=kcfg.session_timeout,
+        broker_heartbeat_interval=max(1.0, kcfg.session_timeout / 5),
         stream_wait_empty=False,
         table_standby_replicas=0,
     )

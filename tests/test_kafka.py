@@ -197,8 +197,11 @@ def test_kill_9_restores_state_without_loss_or_duplicates(broker, tmp_path):
     w2 = start_and_wait(path, tmp_path, "w2")
     try:
         produce_events(broker["bootstrap"], prefix, second)
+        # The dead worker's partitions are free once its session times out (10 s).
         wait_for(lambda: w2.metric("crowdwatch_events_total", type="count") >= len(second),
-                 60, "second half consumed")
+                 120, "second half consumed")
+        wait_for(lambda: len({key(a) for a in w1.alerts() + w2.alerts()}) >= len(expected),
+                 30, "every alert")
         time.sleep(2)
     finally:
         w2.stop()
@@ -233,7 +236,9 @@ def test_two_workers_split_partitions_and_take_over_with_state(broker, tmp_path)
         a.stop()  # graceful: its partitions move to b with their table state
         produce_events(broker["bootstrap"], prefix, events[cut:])
         wait_for(lambda: b.metric("crowdwatch_events_total", type="count")
-                 >= count_b + len(events) - cut, 90, "b to take over a's zones")
+                 >= count_b + len(events) - cut, 120, "b to take over a's zones")
+        wait_for(lambda: len({key(x) for x in a.alerts() + b.alerts()}) >= len(expected), 30,
+                 "every alert")
         time.sleep(2)
     finally:
         a.stop()
