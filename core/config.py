@@ -175,6 +175,33 @@ class CountRuleConfig(_ThresholdRule):
     kind: Literal["count"]
 
 
+class SurgeRuleConfig(_Strict):
+    """A fast rise: the zone's count (or density) grows faster than rise_per_min."""
+
+    kind: Literal["surge"]
+    zone: str
+    metric: Literal["count", "density"] = "count"
+    rise_per_min: float = Field(gt=0, description="Rise per minute that counts as a surge.")
+    window: Seconds = Field(60.0, gt=0, description="Span the rise is measured over.")
+    smooth: Seconds = Field(5.0, gt=0, description="Median over this at each end of the span.")
+    clear_for: Seconds = Field(30.0, description="Rise must stay under half the rate this long.")
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class ForecastRuleConfig(_Strict):
+    """Early warning: Holt's linear trend predicts the zone crosses a level soon."""
+
+    kind: Literal["forecast"]
+    zone: str
+    metric: Literal["count", "density"] = "density"
+    threshold: float = Field(gt=0, description="The level whose crossing is forecast.")
+    horizon: Seconds = Field(60.0, gt=0, description="Warn this far ahead.")
+    alpha: float = Field(0.3, gt=0, le=1, description="Level smoothing (Holt).")
+    beta: float = Field(0.1, gt=0, le=1, description="Trend smoothing (Holt).")
+    for_: Seconds = Field(5.0, alias="for", description="Forecast must hold this long.")
+    clear_for: Seconds = Field(30.0, description="Forecast back under the level this long.")
+
+
 class CameraOfflineRuleConfig(_Strict):
     kind: Literal["camera_offline"]
     camera: str | None = Field(None, description="Camera id; default: every camera.")
@@ -182,7 +209,9 @@ class CameraOfflineRuleConfig(_Strict):
 
 
 RuleConfig = Annotated[
-    DensityRuleConfig | CountRuleConfig | CameraOfflineRuleConfig, Field(discriminator="kind")
+    DensityRuleConfig | CountRuleConfig | SurgeRuleConfig | ForecastRuleConfig
+    | CameraOfflineRuleConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -312,10 +341,14 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
             seen_zones.add(zone.id)
     zones = config.zones()
     for ri, rule in enumerate(config.rules):
-        if isinstance(rule, DensityRuleConfig | CountRuleConfig):
+        if isinstance(rule, DensityRuleConfig | CountRuleConfig | SurgeRuleConfig
+                      | ForecastRuleConfig):
+            needs_ground = isinstance(rule, DensityRuleConfig) or (
+                not isinstance(rule, CountRuleConfig | DensityRuleConfig)
+                and rule.metric == "density")
             if rule.zone not in zones:
                 found.append((("rules", ri, "zone"), f"no zone with id {rule.zone!r}"))
-            elif isinstance(rule, DensityRuleConfig) and zones[rule.zone][1].ground is None:
+            elif needs_ground and zones[rule.zone][1].ground is None:
                 found.append(
                     (("rules", ri, "zone"), f"density needs zone {rule.zone!r} to have `ground`")
                 )
@@ -363,4 +396,4 @@ def _dotted(loc: tuple, root: yaml.Node | None) -> str:
     return out
 
 
-_UNION_TAGS = {"background", "hog", "density", "count", "camera_offline"}
+_UNION_TAGS = {"background", "hog", "density", "count", "surge", "forecast", "camera_offline"}

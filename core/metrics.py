@@ -76,7 +76,13 @@ class Metrics:
     def describe_config(self, config) -> None:
         """Publish what the config says (zones, thresholds) and zero every label set that
         dashboards query, so panels show 0 rather than 'no data' before anything happens."""
-        from crowdwatch.config import CountRuleConfig, DensityRuleConfig
+        from crowdwatch.config import (
+            CameraOfflineRuleConfig,
+            CountRuleConfig,
+            DensityRuleConfig,
+            ForecastRuleConfig,
+            SurgeRuleConfig,
+        )
 
         for cam in config.cameras:
             self.frames_dropped.labels(camera=cam.id)
@@ -96,9 +102,13 @@ class Metrics:
                     self.alert_active.labels(rule=rule.kind, zone=rule.zone,
                                              severity=severity).set(0)
                     self.alerts_firing.labels(rule=rule.kind, severity=severity)
-            else:
+            elif isinstance(rule, SurgeRuleConfig | ForecastRuleConfig):
+                severity = rule.severity if isinstance(rule, SurgeRuleConfig) else "warning"
+                self.alert_active.labels(rule=rule.kind, zone=rule.zone, severity=severity).set(0)
+                self.alerts_firing.labels(rule=rule.kind, severity=severity)
+            elif isinstance(rule, CameraOfflineRuleConfig):
                 for cam in config.cameras:
-                    if getattr(rule, "camera", None) in (None, cam.id):
+                    if rule.camera in (None, cam.id):
                         zones = ",".join(z.id for z in cam.zones)
                         self.alert_active.labels(rule=rule.kind, zone=zones,
                                                  severity="critical").set(0)

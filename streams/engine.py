@@ -16,9 +16,12 @@ from crowdwatch.config import (
     CountRuleConfig,
     CrowdwatchConfig,
     DensityRuleConfig,
+    ForecastRuleConfig,
+    SurgeRuleConfig,
 )
 from crowdwatch.events import Alert, CameraHealth, CountEvent
 from crowdwatch.streams.rules import CameraOfflineRule, ThresholdRule
+from crowdwatch.streams.trend_rules import ForecastRule, SurgeRule
 
 
 class RuleEngine:
@@ -48,6 +51,10 @@ class RuleEngine:
             if isinstance(rule, DensityRuleConfig | CountRuleConfig):
                 camera = zones[rule.zone][0].id
                 self.by_zone[rule.zone].append((f"r{index}", ThresholdRule(rule, site, camera)))
+            elif isinstance(rule, SurgeRuleConfig | ForecastRuleConfig):
+                camera = zones[rule.zone][0].id
+                cls = SurgeRule if isinstance(rule, SurgeRuleConfig) else ForecastRule
+                self.by_zone[rule.zone].append((f"r{index}", cls(rule, site, camera)))
             elif isinstance(rule, CameraOfflineRuleConfig):
                 for cam in config.cameras:
                     if rule.camera in (None, cam.id):

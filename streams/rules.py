@@ -230,11 +230,13 @@ class CameraOfflineRule:
         )
 
 
-STATE_TYPES = {"threshold": ThresholdState, "offline": OfflineState}
-
-
-def state_to_dict(state: ThresholdState | OfflineState) -> dict:
+def state_to_dict(state: object) -> dict:
     """Plain JSON-able form, for tables backed by changelog topics."""
+    from dataclasses import fields
+
+    if not isinstance(state, ThresholdState | OfflineState):
+        return {"t": type(state).__name__,
+                **{f.name: getattr(state, f.name) for f in fields(state)}}
     if isinstance(state, ThresholdState):
         return {"t": "threshold", "times": list(state.times), "values": list(state.values),
                 "last_ts": state.last_ts,
@@ -244,7 +246,12 @@ def state_to_dict(state: ThresholdState | OfflineState) -> dict:
             "last_state": state.last_state, "last_reason": state.last_reason}
 
 
-def state_from_dict(data: dict) -> ThresholdState | OfflineState:
+def state_from_dict(data: dict) -> object:
+    from crowdwatch.streams import trend_rules
+
+    if data["t"] in ("SurgeState", "HoltState"):
+        cls = getattr(trend_rules, data["t"])
+        return cls(**{k: v for k, v in data.items() if k != "t"})
     if data["t"] == "threshold":
         return ThresholdState(list(data["times"]), list(data["values"]), data["last_ts"],
                               {k: LevelState(*v) for k, v in data["levels"].items()})
