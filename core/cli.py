@@ -29,10 +29,27 @@ def _load(path: str | None) -> CrowdwatchConfig:
     return load_config(path)
 
 
+def build_sinks(config: CrowdwatchConfig, metrics) -> list:
+    """The notification sinks the config asks for."""
+    from crowdwatch.streams.sinks import ConsoleSink, JsonlSink
+    from crowdwatch.streams.webhook import WebhookSink
+
+    sinks: list = []
+    if config.alerts.console:
+        sinks.append(ConsoleSink())
+    if config.alerts.jsonl:
+        sinks.append(JsonlSink(config.alerts.jsonl.path))
+    if config.alerts.webhook:
+        hook = config.alerts.webhook
+        sinks.append(WebhookSink(hook.url, hook.secret_env, metrics, timeout=hook.timeout,
+                                 retries=hook.retries))
+    return sinks
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from crowdwatch.metrics import Metrics
     from crowdwatch.streams.embedded import EmbeddedRunner
-    from crowdwatch.streams.sinks import ConsoleSink, Dispatcher, JsonlSink
+    from crowdwatch.streams.sinks import Dispatcher
 
     config = _load(args.config)
     if args.alerts_jsonl:
@@ -49,12 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         log.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
-    sinks = []
-    if config.alerts.console:
-        sinks.append(ConsoleSink())
-    if config.alerts.jsonl:
-        sinks.append(JsonlSink(config.alerts.jsonl.path))
-    runner = EmbeddedRunner(config, Dispatcher(sinks, metrics), metrics,
+    runner = EmbeddedRunner(config, Dispatcher(build_sinks(config, metrics), metrics), metrics,
                             realtime=not args.fast)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
     try:
@@ -92,17 +104,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from crowdwatch.streams.sinks import ConsoleSink, Dispatcher, JsonlSink
+    from crowdwatch.streams.sinks import Dispatcher
     from crowdwatch.streams.worker import run_worker
 
     config = _load(args.config)
     if args.alerts_jsonl:
         config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
     metrics = _metrics_for(config, args.metrics_port)
-    sinks = [ConsoleSink()] if config.alerts.console else []
-    if config.alerts.jsonl:
-        sinks.append(JsonlSink(config.alerts.jsonl.path))
-    run_worker(config, Dispatcher(sinks, metrics), metrics, loglevel=args.faust_log_level)
+    run_worker(config, Dispatcher(build_sinks(config, metrics), metrics), metrics,
+               loglevel=args.faust_log_level)
     return 0
 
 

@@ -219,9 +219,18 @@ class JsonlSinkConfig(_Strict):
     path: str
 
 
+class WebhookSinkConfig(_Strict):
+    url: str = Field(description="Receiver URL (POST, JSON body).")
+    secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC-SHA256 signing key.")
+    timeout: Seconds = Field(5.0, gt=0)
+    retries: int = Field(5, ge=0, le=20, description="Re-sends on errors and HTTP 5xx/429.")
+
+
 class AlertsConfig(_Strict):
     console: bool = Field(True, description="One readable line per notification on stderr.")
     jsonl: JsonlSinkConfig | None = None
+    webhook: WebhookSinkConfig | None = None
 
 
 class MetricsConfig(_Strict):

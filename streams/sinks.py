@@ -78,6 +78,9 @@ class Dispatcher:
         self.metrics.alert_active.labels(rule=alert.rule, zone=alert.zone_id,
                                          severity=alert.severity).set(1 if delta > 0 else 0)
         for sink in self.sinks:
+            if getattr(sink, "counts_itself", False):
+                sink.send(alert)  # queues; it counts the delivery outcome itself
+                continue
             try:
                 sink.send(alert)
                 outcome = "ok"
