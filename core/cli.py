@@ -39,6 +39,11 @@ def build_sinks(config: CrowdwatchConfig, metrics) -> list:
         sinks.append(ConsoleSink())
     if config.alerts.jsonl:
         sinks.append(JsonlSink(config.alerts.jsonl.path))
+    if config.alerts.alertmanager:
+        from crowdwatch.streams.alertmanager import AlertmanagerSink
+
+        am = config.alerts.alertmanager
+        sinks.append(AlertmanagerSink(am.url, metrics, am.resend, am.dashboard_url))
     if config.alerts.webhook:
         hook = config.alerts.webhook
         sinks.append(WebhookSink(hook.url, hook.secret_env, metrics, timeout=hook.timeout,

@@ -227,10 +227,18 @@ class WebhookSinkConfig(_Strict):
     retries: int = Field(5, ge=0, le=20, description="Re-sends on errors and HTTP 5xx/429.")
 
 
+class AlertmanagerSinkConfig(_Strict):
+    url: str = Field(description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
+    resend: Seconds = Field(60.0, gt=0, description="Re-send firing alerts this often.")
+    dashboard_url: str | None = Field(
+        None, description="Link in each alert; {zone} and {site} are filled in.")
+
+
 class AlertsConfig(_Strict):
     console: bool = Field(True, description="One readable line per notification on stderr.")
     jsonl: JsonlSinkConfig | None = None
     webhook: WebhookSinkConfig | None = None
+    alertmanager: AlertmanagerSinkConfig | None = None
 
 
 class MetricsConfig(_Strict):

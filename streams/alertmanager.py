@@ -1,0 +1,109 @@
+"""Alertmanager sink (v2 API): labelled alerts, refreshed while firing, resolved once.
+
+Alertmanager treats an alert it has not heard about for ``resolve_timeout`` as resolved,
+so firing alerts are re-sent every ``resend`` seconds (a refresh, never a duplicate: the
+label set is the alert's identity). Resolution sends ``endsAt``. Delivery runs on its
+own thread; an Alertmanager that is down never blocks the engine or other sinks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from crowdwatch.events import Alert, iso
+from crowdwatch.ingest.sources import redact_url
+from crowdwatch.metrics import Metrics
+
+log = logging.getLogger("crowdwatch.alerts")
+
+
+def to_alertmanager(alert: Alert, dashboard_url: str | None = None) -> dict:
+    labels = {k: v for k, v in alert.labels.items() if v and k != "predicted_at"}
+    labels["alertname"] = f"crowdwatch_{alert.rule}"
+    annotations = {"summary": alert.summary, "value": f"{alert.value:g}",
+                   "threshold": f"{alert.threshold:g}"}
+    if "predicted_at" in alert.labels:
+        annotations["predicted_at"] = alert.labels["predicted_at"]
+    link = dashboard_url.format(zone=alert.zone_id, site=labels.get("site", "")) if (
+        dashboard_url) else ""
+    if link:
+        annotations["dashboard"] = link
+    body = {"labels": labels, "annotations": annotations, "startsAt": iso(alert.starts_at),
+            "generatorURL": link or "https://github.com/crowdwatch/crowdwatch"}
+    if alert.state == "resolved":
+        body["endsAt"] = iso(alert.ends_at or time.time())
+    return body
+
+
+class AlertmanagerSink:
+    name = "alertmanager"
+    counts_itself = True
+
+    def __init__(self, url: str, metrics: Metrics, resend: float = 60.0,
+                 dashboard_url: str | None = None, timeout: float = 5.0) -> None:
+        self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self.safe_url = redact_url(url)
+        self.metrics = metrics
+        self.resend = resend
+        self.dashboard_url = dashboard_url
+        self.timeout = timeout
+        self.firing: dict[str, Alert] = {}
+        self.pending: queue.Queue = queue.Queue(maxsize=10000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alertmanager-sink", daemon=True)
+        self._thread.start()
+
+    def send(self, alert: Alert) -> None:
+        try:
+            self.pending.put_nowait(alert)
+        except queue.Full:
+            self.metrics.alerts_sent.labels(sink=self.name, outcome="dropped").inc()
+
+    def _run(self) -> None:
+        last_refresh = time.monotonic()
+        while not (self._stop.is_set() and self.pending.empty()):
+            batch = []
+            try:
+                batch.append(self.pending.get(timeout=0.2))
+                while len(batch) < 100:
+                    batch.append(self.pending.get_nowait())
+            except queue.Empty:
+                pass
+            for alert in batch:
+                if alert.state == "firing":
+                    self.firing[alert.fingerprint] = alert
+                else:
+                    self.firing.pop(alert.fingerprint, None)
+            if batch:
+                self._post(batch)
+            if time.monotonic() - last_refresh >= self.resend and self.firing:
+                self._post(list(self.firing.values()), refresh=True)
+                last_refresh = time.monotonic()
+
+    def _post(self, alerts: list[Alert], refresh: bool = False) -> None:
+        body = json.dumps([to_alertmanager(a, self.dashboard_url) for a in alerts]).encode()
+        request = urllib.request.Request(self.endpoint, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                resp.read()
+            outcome = "refresh" if refresh else "ok"
+        except (urllib.error.URLError, OSError) as exc:
+            outcome = "error"
+            log.error("alertmanager %s did not take %d alert(s): %s; firing ones are re-sent "
+                      "within %.0fs", self.safe_url, len(alerts),
+                      getattr(exc, "reason", exc), self.resend, extra={"sink": self.name})
+        self.metrics.alerts_sent.labels(sink=self.name, outcome=outcome).inc(len(alerts))
+
+    def close(self, wait: float = 5.0) -> None:
+        deadline = time.monotonic() + wait
+        while not self.pending.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join(timeout=max(0.1, deadline - time.monotonic()))
