@@ -14,6 +14,26 @@ from crowdwatch.events import Alert, CountEvent, fingerprint
 from crowdwatch.streams.rules import window_statistic
 
 
+class _ZoneTrendRule:
+    """What surge and forecast share: one zone, one severity, count or density."""
+
+    kind = ""
+    severity = "warning"
+
+    def __init__(self, cfg: SurgeRuleConfig | ForecastRuleConfig, site: str,
+                 camera_id: str = "") -> None:
+        self.cfg, self.site, self.camera_id, self.zone_id = cfg, site, camera_id, cfg.zone
+        self.severity = getattr(cfg, "severity", "warning")
+        self._fp = fingerprint(site, self.kind, cfg.zone, self.severity)
+
+    def value_of(self, event: CountEvent) -> float | None:
+        return event.density_ppm2 if self.cfg.metric == "density" else event.count
+
+    def labels(self) -> dict[str, str]:
+        return {"site": self.site, "zone": self.zone_id, "camera": self.camera_id,
+                "rule": self.kind, "severity": self.severity}
+
+
 @dataclass(slots=True)
 class SurgeState:
     times: list[float] = field(default_factory=list)
@@ -22,17 +42,10 @@ class SurgeState:
     clear_since: float | None = None
 
 
-class SurgeRule:
+class SurgeRule(_ZoneTrendRule):
     """Rise per minute between the smoothed start and end of a sliding window."""
 
     kind = "surge"
-
-    def __init__(self, cfg: SurgeRuleConfig, site: str, camera_id: str = "") -> None:
-        self.cfg, self.site, self.camera_id, self.zone_id = cfg, site, camera_id, cfg.zone
-        self._fp = fingerprint(site, self.kind, cfg.zone, cfg.severity)
-
-    def value_of(self, event: CountEvent) -> float | None:
-        return event.density_ppm2 if self.cfg.metric == "density" else event.count
 
     def new_state(self) -> SurgeState:
         return SurgeState()
@@ -78,10 +91,8 @@ class SurgeRule:
                    f"{self.cfg.window:g}s (limit {self.cfg.rise_per_min:g})"
                    if state == "firing" else f"surge in {self.zone_id} has eased "
                    f"({rise:+.1f} {unit}/min)")
-        return Alert(self._fp, self.kind, self.zone_id, self.cfg.severity, state, starts,
-                     round(rise, 3), self.cfg.rise_per_min, summary, ends,
-                     {"site": self.site, "zone": self.zone_id, "camera": self.camera_id,
-                      "rule": self.kind, "severity": self.cfg.severity})
+        return Alert(self._fp, self.kind, self.zone_id, self.severity, state, starts,
+                     round(rise, 3), self.cfg.rise_per_min, summary, ends, self.labels())
 
 
 @dataclass(slots=True)
@@ -95,17 +106,10 @@ class HoltState:
     predicted_at: float | None = None
 
 
-class ForecastRule:
+class ForecastRule(_ZoneTrendRule):
     """Holt's linear method on irregular samples; warns before the level is crossed."""
 
     kind = "forecast"
-
-    def __init__(self, cfg: ForecastRuleConfig, site: str, camera_id: str = "") -> None:
-        self.cfg, self.site, self.camera_id, self.zone_id = cfg, site, camera_id, cfg.zone
-        self._fp = fingerprint(site, self.kind, cfg.zone, "warning")
-
-    def value_of(self, event: CountEvent) -> float | None:
-        return event.density_ppm2 if self.cfg.metric == "density" else event.count
 
     def new_state(self) -> HoltState:
         return HoltState()
@@ -164,8 +168,7 @@ class ForecastRule:
                    f"{self.cfg.metric} at {when} (now {state.level:.2f}, trend "
                    f"{state.trend * 60:+.2f}/min)" if st == "firing"
                    else f"{self.zone_id} is no longer forecast to reach {self.cfg.threshold:g}")
-        labels = {"site": self.site, "zone": self.zone_id, "camera": self.camera_id,
-                  "rule": self.kind, "severity": "warning"}
+        labels = self.labels()
         if st == "firing":
             labels["predicted_at"] = when or ""
         return Alert(self._fp, self.kind, self.zone_id, "warning", st, starts,

@@ -3,9 +3,12 @@
 #   deploy/alertmanager/local.sh install|start|stop|status
 # Settings: CROWDWATCH_AM_PORT (9093), CROWDWATCH_AM_DIR (/tmp/crowdwatch-alertmanager-$PORT).
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
 PORT="${CROWDWATCH_AM_PORT:-9093}"
 DIR="${CROWDWATCH_AM_DIR:-/tmp/crowdwatch-alertmanager-$PORT}"
 PIDFILE="$DIR/alertmanager.pid"
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
 
 install() {
   if ! command -v prometheus-alertmanager >/dev/null; then
@@ -34,31 +37,14 @@ YAML
     --web.listen-address="127.0.0.1:$PORT" --cluster.listen-address="" \
     --log.level=warn > "$DIR/alertmanager.log" 2>&1 &
   echo $! > "$PIDFILE"
-  for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$PORT/-/ready" >/dev/null; then
-      echo "alertmanager ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"; return 0
-    fi
-    kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { cat "$DIR/alertmanager.log" >&2; return 1; }
-    sleep 0.2
-  done
-  echo "alertmanager not ready after 20s; log: $DIR/alertmanager.log" >&2; return 1
+  wait_ready alertmanager "$PIDFILE" "$DIR/alertmanager.log" \
+    curl -sf "http://127.0.0.1:$PORT/-/ready"
+  echo "alertmanager ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"
 }
 
-stop() {
-  if [ -f "$PIDFILE" ]; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-    rm -f "$PIDFILE"
-    echo "alertmanager on :$PORT stopped"
-  fi
-}
+stop() { stop_pid "alertmanager on :$PORT" "$PIDFILE"; }
 
-status() {
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    echo "running (pid $(cat "$PIDFILE"), 127.0.0.1:$PORT)"
-  else
-    echo "stopped"; return 3
-  fi
-}
+status() { pid_status "alertmanager on 127.0.0.1:$PORT" "$PIDFILE"; }
 
 case "${1:-}" in
   install) install ;;

@@ -14,6 +14,8 @@ DIR="${CROWDWATCH_KAFKA_DIR:-/tmp/crowdwatch-kafka-$PORT}"
 CACHE="${CROWDWATCH_KAFKA_CACHE:-$HOME/.cache/crowdwatch/kafka-4.4.0}"
 HEAP="${CROWDWATCH_KAFKA_HEAP:-512m}"
 PIDFILE="$DIR/kafka.pid"
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
 
 resolve() {
   if [ -f "$CACHE/.resolved" ]; then return 0; fi
@@ -59,8 +61,6 @@ appender.file.layout.pattern=[%d] %p %m (%c)%n
 PROPS
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 start() {
   resolve
   if status >/dev/null 2>&1; then echo "kafka already running on 127.0.0.1:$PORT"; return 0; fi
@@ -74,40 +74,13 @@ start() {
     -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
     kafka.Kafka "$DIR/server.properties" > "$DIR/stdout.log" 2>&1 &
   echo $! > "$PIDFILE"
-  for _ in $(seq 1 150); do
-    if port_open "$PORT"; then
-      echo "kafka ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), data $DIR)"
-      return 0
-    fi
-    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-      echo "kafka exited; see $DIR/stdout.log and $DIR/kafka.log" >&2
-      tail -20 "$DIR/stdout.log" >&2 || true
-      return 1
-    fi
-    sleep 0.2
-  done
-  echo "kafka not ready after 30s; see $DIR/kafka.log" >&2
-  return 1
+  wait_ready kafka "$PIDFILE" "$DIR/stdout.log" port_open "$PORT"
+  echo "kafka ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), data $DIR)"
 }
 
-stop() {
-  if [ -f "$PIDFILE" ]; then
-    local pid; pid="$(cat "$PIDFILE")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$PIDFILE"
-    echo "kafka on :$PORT stopped"
-  fi
-}
+stop() { stop_pid "kafka on :$PORT" "$PIDFILE"; }
 
-status() {
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && port_open "$PORT"; then
-    echo "running (pid $(cat "$PIDFILE"), 127.0.0.1:$PORT)"
-  else
-    echo "stopped"; return 3
-  fi
-}
+status() { pid_status "kafka on 127.0.0.1:$PORT" "$PIDFILE" port_open "$PORT"; }
 
 case "${1:-}" in
   resolve) resolve ;;

@@ -13,6 +13,8 @@ SITE="${CROWDWATCH_PROM_SITE:-demo-school}"
 SCRAPE="${CROWDWATCH_PROM_SCRAPE:-1s}"
 DIR="${CROWDWATCH_PROM_DIR:-/tmp/crowdwatch-prometheus-$PORT}"
 PIDFILE="$DIR/prometheus.pid"
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
 
 install() {
   if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
@@ -52,38 +54,14 @@ start() {
     --web.listen-address="127.0.0.1:$PORT" --storage.tsdb.retention.time=1h \
     --log.level=warn > "$DIR/prometheus.log" 2>&1 &
   echo $! > "$PIDFILE"
-  for _ in $(seq 1 100); do
-    if curl -sf "http://127.0.0.1:$PORT/-/ready" >/dev/null; then
-      echo "prometheus ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), scraping $TARGETS)"
-      return 0
-    fi
-    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-      echo "prometheus exited; its log:" >&2; cat "$DIR/prometheus.log" >&2; return 1
-    fi
-    sleep 0.2
-  done
-  echo "prometheus not ready after 20s; log: $DIR/prometheus.log" >&2
-  return 1
+  wait_ready prometheus "$PIDFILE" "$DIR/prometheus.log" \
+    curl -sf "http://127.0.0.1:$PORT/-/ready"
+  echo "prometheus ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"), scraping $TARGETS)"
 }
 
-stop() {
-  if [ -f "$PIDFILE" ]; then
-    local pid; pid="$(cat "$PIDFILE")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$PIDFILE"
-    echo "prometheus on :$PORT stopped"
-  fi
-}
+stop() { stop_pid "prometheus on :$PORT" "$PIDFILE"; }
 
-status() {
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    echo "running (pid $(cat "$PIDFILE"), 127.0.0.1:$PORT)"
-  else
-    echo "stopped"; return 3
-  fi
-}
+status() { pid_status "prometheus on 127.0.0.1:$PORT" "$PIDFILE"; }
 
 case "${1:-}" in
   install) install ;;
