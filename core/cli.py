@@ -52,25 +52,15 @@ def build_sinks(config: CrowdwatchConfig, metrics) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from crowdwatch.metrics import Metrics
     from crowdwatch.streams.embedded import EmbeddedRunner
     from crowdwatch.streams.sinks import Dispatcher
 
     config = _load(args.config)
     if args.alerts_jsonl:
         config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
-    if args.metrics_port is not None:
-        config.metrics.port = args.metrics_port
-    metrics = Metrics(config.site.name)
-    if config.metrics.port:
-        try:
-            metrics.serve(config.metrics.host, config.metrics.port)
-        except OSError as exc:
-            print(f"crowdwatch: cannot serve metrics on {config.metrics.host}:"
-                  f"{config.metrics.port}: {exc.strerror}; pick another with --metrics-port",
-                  file=sys.stderr)
-            return 1
-        log.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
+    metrics = _metrics_for(config, args.metrics_port)
+    if metrics is None:
+        return 1
     runner = EmbeddedRunner(config, Dispatcher(build_sinks(config, metrics), metrics), metrics,
                             realtime=not args.fast)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
@@ -83,21 +73,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _metrics_for(config: CrowdwatchConfig, port: int | None):
+    """Metrics for this process, served on the configured port; None if it is taken."""
     from crowdwatch.metrics import Metrics
 
     if port is not None:
         config.metrics.port = port
     metrics = Metrics(config.site.name)
-    metrics.info.labels(site=config.site.name, version=_version()).set(1)
     if config.metrics.port:
-        metrics.serve(config.metrics.host, config.metrics.port)
+        try:
+            metrics.serve(config.metrics.host, config.metrics.port)
+        except OSError as exc:
+            print(f"crowdwatch: cannot serve metrics on {config.metrics.host}:"
+                  f"{config.metrics.port}: {exc.strerror}; pick another with --metrics-port",
+                  file=sys.stderr)
+            return None
+        log.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
     return metrics
-
-
-def _version() -> str:
-    from crowdwatch import __version__
-
-    return __version__
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -105,6 +96,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     metrics = _metrics_for(config, args.metrics_port)
+    if metrics is None:
+        return 1
     return run_ingest(config, metrics, args.duration, realtime=not args.fast)
 
 
@@ -116,6 +109,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.alerts_jsonl:
         config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
     metrics = _metrics_for(config, args.metrics_port)
+    if metrics is None:
+        return 1
     run_worker(config, Dispatcher(build_sinks(config, metrics), metrics), metrics,
                loglevel=args.faust_log_level)
     return 0
@@ -153,6 +148,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.source and not args.source.startswith("sim://"):
         return _calibrate_footage(args)
     return _calibrate_sim(args)
+
+
+def _save_model(model, out: Path, rows: int) -> int:
+    model.save(out)
+    print(json.dumps({"model": str(out), "layout": model.layout, "rows": rows,
+                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
+    return 0
 
 
 def _calibrate_ground(args: argparse.Namespace) -> int:
@@ -202,10 +204,7 @@ def _calibrate_footage(args: argparse.Namespace) -> int:
         blank, numbered_frames(args.source, stop=last), numbered_frames(args.source, stop=last),
         zone, labelled, lambda: bar.update(bar.done + 1), trained_on=args.source)
     bar.close()
-    model.save(args.out)
-    print(json.dumps({"model": str(args.out), "layout": model.layout, "rows": len(samples.truth),
-                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
-    return 0
+    return _save_model(model, args.out, len(samples.truth))
 
 
 def _calibrate_sim(args: argparse.Namespace) -> int:
@@ -229,10 +228,7 @@ def _calibrate_sim(args: argparse.Namespace) -> int:
     model, samples = calibrate_on_sim(camera, seeds, args.frames,
                                       progress=lambda: bar.update(bar.done + 1))
     bar.close()
-    model.save(args.out)
-    print(json.dumps({"model": str(args.out), "layout": model.layout, "rows": len(samples.truth),
-                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
-    return 0
+    return _save_model(model, args.out, len(samples.truth))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -72,6 +72,9 @@ class Metrics:
         self.info = Gauge(
             "crowdwatch_build_info", "Always 1; labels say what runs.", ["site", "version"],
             registry=r)
+        from crowdwatch import __version__
+
+        self.info.labels(site=site, version=__version__).set(1)
 
     def describe_config(self, config) -> None:
         """Publish what the config says (zones, thresholds) and zero every label set that

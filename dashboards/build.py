@@ -117,14 +117,31 @@ def alert_annotation() -> AnnotationQuery:
             .expr(f"changes(crowdwatch_alert_active{{{SITE}, {ZONE}}}[1m]) > 0"))
 
 
+def dashboard(key: str, title: str, description: str, config: CrowdwatchConfig,
+              variables: list[QueryVariable]) -> Dashboard:
+    """What every crowdwatch dashboard shares: uid, tag, refresh, time, links, variables."""
+    d = (Dashboard(title).uid(UIDS[key]).tags(["crowdwatch"]).description(description)
+         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone).links(links()))
+    for v in variables:
+        d = d.with_variable(v)
+    return d
+
+
+def series_panel(title: str, span: int, *targets: prometheus.Dataquery,
+                 unit: str = "none") -> timeseries.Panel:
+    """A time series of non-negative quantities (rates, counts, lag)."""
+    panel = timeseries.Panel().title(title).height(8).span(span).unit(unit).min(0)
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
 def overview(config: CrowdwatchConfig) -> Dashboard:
     density = levels(config, "density")
     count = levels(config, "count")
-    d = (Dashboard("crowdwatch: overview").uid(UIDS["overview"]).tags(["crowdwatch"])
-         .description("Operators' view: zones against their thresholds, alerts, camera health.")
-         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
-         .links(links()).with_variable(site_var()).with_variable(zone_var())
-         .with_variable(camera_var()).annotation(alert_annotation()))
+    d = dashboard("overview", "crowdwatch: overview",
+                  "Operators' view: zones against their thresholds, alerts, camera health.",
+                  config, [site_var(), zone_var(), camera_var()]).annotation(alert_annotation())
     d = d.with_panel(
         bargauge.Panel().title("Zones by density (persons/m²)").height(9).span(12)
         .description("Latest density per zone, highest first; colours at the configured levels.")
@@ -179,11 +196,9 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
 def zone_detail(config: CrowdwatchConfig) -> Dashboard:
     density = levels(config, "density")
     dashed = GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
-    d = (Dashboard("crowdwatch: zone detail").uid(UIDS["zone"]).tags(["crowdwatch"])
-         .description("One zone: count, density, short-term forecast, levels, alerts.")
-         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
-         .links(links()).with_variable(site_var()).with_variable(zone_var(multi=False))
-         .annotation(alert_annotation()))
+    d = dashboard("zone", "crowdwatch: zone detail",
+                  "One zone: count, density, short-term forecast, levels, alerts.",
+                  config, [site_var(), zone_var(multi=False)]).annotation(alert_annotation())
     people = (timeseries.Panel().title("People in zone").height(9).span(24)
               .with_target(query(f"crowdwatch_zone_people{{{SITE}, {ZONE}}}", "{{zone}}"))
               .unit("none").min(0))
@@ -212,61 +227,49 @@ def zone_detail(config: CrowdwatchConfig) -> Dashboard:
 
 def operations(config: CrowdwatchConfig) -> Dashboard:
     rate = "[$__rate_interval]"
-    d = (Dashboard("crowdwatch: operations").uid(UIDS["operations"]).tags(["crowdwatch"])
-         .description("Is the pipeline healthy: frame rates, latency, drops, dead letters, lag.")
-         .refresh("10s").time("now-1h", "now").timezone(config.site.timezone)
-         .links(links()).with_variable(site_var()).with_variable(camera_var()))
+    d = dashboard("operations", "crowdwatch: operations",
+                  "Is the pipeline healthy: frame rates, latency, drops, dead letters, lag.",
+                  config, [site_var(), camera_var()])
     d = d.with_row(Row("Ingest"))
-    d = d.with_panel(
-        timeseries.Panel().title("Frames per second by camera").height(8).span(12)
-        .with_target(query(f"crowdwatch_camera_fps{{{SITE}, {CAMERA}}}", "{{camera}}"))
-        .unit("none").min(0))
-    d = d.with_panel(
-        timeseries.Panel().title("Dropped frames per second").height(8).span(12)
-        .with_target(query(f"sum by (camera) (rate(crowdwatch_frames_dropped_total{{{SITE}, "
-                           f"{CAMERA}}}{rate}))", "{{camera}}"))
-        .unit("none").min(0))
+    d = d.with_panel(series_panel(
+        "Frames per second by camera", 12,
+        query(f"crowdwatch_camera_fps{{{SITE}, {CAMERA}}}", "{{camera}}")))
+    d = d.with_panel(series_panel(
+        "Dropped frames per second", 12,
+        query(f"sum by (camera) (rate(crowdwatch_frames_dropped_total{{{SITE}, {CAMERA}}}"
+              f"{rate}))", "{{camera}}")))
     d = d.with_panel(
         timeseries.Panel().title("Detector time p95 by detector").height(8).span(12)
         .with_target(query(f"histogram_quantile(0.95, sum by (le, detector) "
                            f"(rate(crowdwatch_detect_seconds_bucket{{{SITE}}}{rate})))",
                            "{{detector}}"))
         .unit("s"))
+    latency = f"rate(crowdwatch_capture_to_event_seconds_bucket{{{SITE}}}{rate})"
     d = d.with_panel(
         timeseries.Panel().title("Capture-to-event latency").height(8).span(12)
-        .with_target(query(f"histogram_quantile(0.5, sum by (le) "
-                           f"(rate(crowdwatch_capture_to_event_seconds_bucket{{{SITE}}}{rate})))",
-                           "p50"))
-        .with_target(query(f"histogram_quantile(0.99, sum by (le) "
-                           f"(rate(crowdwatch_capture_to_event_seconds_bucket{{{SITE}}}{rate})))",
-                           "p99", ref="B"))
+        .with_target(query(f"histogram_quantile(0.5, sum by (le) ({latency}))", "p50"))
+        .with_target(query(f"histogram_quantile(0.99, sum by (le) ({latency}))", "p99",
+                           ref="B"))
         .unit("s"))
     d = d.with_row(Row("Stream engine and alerts"))
-    d = d.with_panel(
-        timeseries.Panel().title("Events per second by type").height(8).span(8)
-        .with_target(query(f"sum by (type) (rate(crowdwatch_events_total{{{SITE}}}{rate}))",
-                           "{{type}}"))
-        .unit("none").min(0))
-    d = d.with_panel(
-        timeseries.Panel().title("Consumer lag (events waiting)").height(8).span(8)
-        .with_target(query(f"sum by (stage) (crowdwatch_consumer_lag_events{{{SITE}}})",
-                           "{{stage}}"))
-        .unit("none").min(0))
-    d = d.with_panel(
-        timeseries.Panel().title("Dead letters per second").height(8).span(8)
-        .with_target(query(f"sum by (reason) (rate(crowdwatch_deadletter_total{{{SITE}}}{rate}))"
-                           " or vector(0)", "{{reason}}"))
-        .unit("none").min(0))
-    d = d.with_panel(
-        timeseries.Panel().title("Alert sink delivery failures per second").height(8).span(12)
-        .with_target(query(f"sum by (sink) (rate(crowdwatch_alerts_sent_total{{{SITE}, "
-                           f"outcome=\"error\"}}{rate}))", "{{sink}}"))
-        .unit("none").min(0))
-    d = d.with_panel(
-        timeseries.Panel().title("Notifications sent per minute").height(8).span(12)
-        .with_target(query(f"sum by (sink, outcome) (increase(crowdwatch_alerts_sent_total"
-                           f"{{{SITE}}}[5m])) / 5", "{{sink}} {{outcome}}"))
-        .unit("none").min(0))
+    d = d.with_panel(series_panel(
+        "Events per second by type", 8,
+        query(f"sum by (type) (rate(crowdwatch_events_total{{{SITE}}}{rate}))", "{{type}}")))
+    d = d.with_panel(series_panel(
+        "Consumer lag (events waiting)", 8,
+        query(f"sum by (stage) (crowdwatch_consumer_lag_events{{{SITE}}})", "{{stage}}")))
+    d = d.with_panel(series_panel(
+        "Dead letters per second", 8,
+        query(f"sum by (reason) (rate(crowdwatch_deadletter_total{{{SITE}}}{rate}))"
+              " or vector(0)", "{{reason}}")))
+    d = d.with_panel(series_panel(
+        "Alert sink delivery failures per second", 12,
+        query(f"sum by (sink) (rate(crowdwatch_alerts_sent_total{{{SITE}, "
+              f"outcome=\"error\"}}{rate}))", "{{sink}}")))
+    d = d.with_panel(series_panel(
+        "Notifications sent per minute", 12,
+        query(f"sum by (sink, outcome) (increase(crowdwatch_alerts_sent_total{{{SITE}}}[5m]))"
+              " / 5", "{{sink}} {{outcome}}")))
     return d
 
 

@@ -9,7 +9,6 @@ in-memory background settle.
 from __future__ import annotations
 
 import csv
-import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,8 +21,6 @@ from crowdwatch.detectors.zones import ZoneGeometry, ground_area_m2, ground_homo
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams
 from crowdwatch.ingest.sources import SimSource
-
-log = logging.getLogger("crowdwatch.calibrate")
 
 
 def read_truth(path: str | Path, zone: ZoneGeometry | None = None,
@@ -144,15 +141,13 @@ def calibrate_on_sim(
         pipeline = CameraPipeline(camera.model_copy(update={"url": url}),
                                   BackgroundDetector(blank))
         detector = pipeline.detector
-        truth_of = {}
         for i in range(frames_per_seed):
             frame = source.read()
             view = pipeline.preprocess(frame.image)
             f = detector.features(view, pipeline.zones)[zone_cfg.id]
-            truth_of[i] = source.scene.true_count(zone_cfg.polygon)
             if i >= 8:  # background settling
                 all_f.append(f)
-                all_t.append(truth_of[i])
+                all_t.append(source.scene.true_count(zone_cfg.polygon))
                 all_n.append(i)
             if progress:
                 progress()

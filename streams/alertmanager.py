@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +17,7 @@ import urllib.request
 from crowdwatch.events import Alert, iso
 from crowdwatch.ingest.sources import redact_url
 from crowdwatch.metrics import Metrics
+from crowdwatch.streams.sinks import QueuedSink
 
 log = logging.getLogger("crowdwatch.alerts")
 
@@ -41,50 +40,33 @@ def to_alertmanager(alert: Alert, dashboard_url: str | None = None) -> dict:
     return body
 
 
-class AlertmanagerSink:
+class AlertmanagerSink(QueuedSink):
     name = "alertmanager"
-    counts_itself = True
+    batch_size = 100
 
     def __init__(self, url: str, metrics: Metrics, resend: float = 60.0,
                  dashboard_url: str | None = None, timeout: float = 5.0) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.safe_url = redact_url(url)
-        self.metrics = metrics
         self.resend = resend
         self.dashboard_url = dashboard_url
         self.timeout = timeout
         self.firing: dict[str, Alert] = {}
-        self.pending: queue.Queue = queue.Queue(maxsize=10000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alertmanager-sink", daemon=True)
-        self._thread.start()
+        self._last_refresh = time.monotonic()
+        super().__init__(metrics, queue_size=10000)
 
-    def send(self, alert: Alert) -> None:
-        try:
-            self.pending.put_nowait(alert)
-        except queue.Full:
-            self.metrics.alerts_sent.labels(sink=self.name, outcome="dropped").inc()
+    def deliver(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            if alert.state == "firing":
+                self.firing[alert.fingerprint] = alert
+            else:
+                self.firing.pop(alert.fingerprint, None)
+        self._post(alerts)
 
-    def _run(self) -> None:
-        last_refresh = time.monotonic()
-        while not (self._stop.is_set() and self.pending.empty()):
-            batch = []
-            try:
-                batch.append(self.pending.get(timeout=0.2))
-                while len(batch) < 100:
-                    batch.append(self.pending.get_nowait())
-            except queue.Empty:
-                pass
-            for alert in batch:
-                if alert.state == "firing":
-                    self.firing[alert.fingerprint] = alert
-                else:
-                    self.firing.pop(alert.fingerprint, None)
-            if batch:
-                self._post(batch)
-            if time.monotonic() - last_refresh >= self.resend and self.firing:
-                self._post(list(self.firing.values()), refresh=True)
-                last_refresh = time.monotonic()
+    def idle(self) -> None:
+        if time.monotonic() - self._last_refresh >= self.resend and self.firing:
+            self._post(list(self.firing.values()), refresh=True)
+            self._last_refresh = time.monotonic()
 
     def _post(self, alerts: list[Alert], refresh: bool = False) -> None:
         body = json.dumps([to_alertmanager(a, self.dashboard_url) for a in alerts]).encode()
@@ -100,10 +82,3 @@ class AlertmanagerSink:
                       "within %.0fs", self.safe_url, len(alerts),
                       getattr(exc, "reason", exc), self.resend, extra={"sink": self.name})
         self.metrics.alerts_sent.labels(sink=self.name, outcome=outcome).inc(len(alerts))
-
-    def close(self, wait: float = 5.0) -> None:
-        deadline = time.monotonic() + wait
-        while not self.pending.empty() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self._stop.set()
-        self._thread.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -37,6 +37,9 @@ class EmbeddedRunner:
         self.stop_event = threading.Event()
         self.events: queue.Queue = queue.Queue(maxsize=config.engine.queue_size)
         self.engine = RuleEngine(config, start_ts=time.time())
+        self._gauges: dict[tuple[str, str], tuple] = {}
+        self._count_events = metrics.events_total.labels(type="count")
+        self._health_events = metrics.events_total.labels(type="health")
         self.workers = [
             CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
             for cam in config.cameras
@@ -49,24 +52,34 @@ class EmbeddedRunner:
             if isinstance(event, CountEvent):
                 self.metrics.frames_dropped.labels(camera=event.camera_id).inc()
 
+    def _zone_gauges(self, camera_id: str, zone_id: str) -> tuple:
+        """(people, density) gauge children, looked up once per zone, not per event."""
+        key = (camera_id, zone_id)
+        gauges = self._gauges.get(key)
+        if gauges is None:
+            m = self.metrics
+            gauges = (m.zone_people.labels(camera=camera_id, zone=zone_id),
+                      m.zone_density.labels(camera=camera_id, zone=zone_id))
+            self._gauges[key] = gauges
+        return gauges
+
     def _handle(self, event: object) -> None:
-        m = self.metrics
-        m.last_event.set(time.time())
+        now = time.time()
+        self.metrics.last_event.set(now)
         if isinstance(event, CountEvent):
-            m.events_total.labels(type="count").inc()
-            m.zone_people.labels(camera=event.camera_id, zone=event.zone_id).set(event.count)
+            self._count_events.inc()
+            people, density = self._zone_gauges(event.camera_id, event.zone_id)
+            people.set(event.count)
             if event.density_ppm2 is not None:
-                m.zone_density.labels(camera=event.camera_id, zone=event.zone_id).set(
-                    event.density_ppm2)
-            m.capture_to_event.observe(max(0.0, time.time() - event.ts))
+                density.set(event.density_ppm2)
+            self.metrics.capture_to_event.observe(max(0.0, now - event.ts))
         elif isinstance(event, CameraHealth):
-            m.events_total.labels(type="health").inc()
+            self._health_events.inc()
         for alert in self.engine.handle(event):
             self.dispatcher.send(alert)
 
     def run(self, duration: float | None = None) -> None:
         """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
-        self.metrics.info.labels(site=self.config.site.name, version=_version()).set(1)
         self.metrics.describe_config(self.config)
         self.metrics.consumer_lag.labels(stage="embedded").set(0)
         for worker in self.workers:
@@ -107,9 +120,3 @@ class EmbeddedRunner:
             except queue.Empty:
                 break
         self.dispatcher.close()
-
-
-def _version() -> str:
-    from crowdwatch import __version__
-
-    return __version__

@@ -42,6 +42,37 @@ class Level:
     clear_below: float
 
 
+def edge_step(st: object, ts: float, raised: bool, held: bool, fire_for: float,
+              clear_for: float) -> tuple[str, float] | None:
+    """The one fire/resolve state machine every level-like rule shares.
+
+    ``st`` carries ``pending_since``, ``firing_since`` and ``clear_since``. An alert fires
+    once ``raised`` has held for ``fire_for`` seconds and resolves once ``held`` (the
+    hysteresis condition, looser than ``raised``) has failed for ``clear_for`` seconds.
+    Returns ("firing", start) or ("resolved", start) on a transition, else None.
+    """
+    if st.firing_since is None:
+        if not raised:
+            st.pending_since = None
+            return None
+        if st.pending_since is None:
+            st.pending_since = ts
+        if ts - st.pending_since < fire_for:
+            return None
+        st.firing_since, st.pending_since, st.clear_since = ts, None, None
+        return ("firing", ts)
+    if held:
+        st.clear_since = None
+        return None
+    if st.clear_since is None:
+        st.clear_since = ts
+    if ts - st.clear_since < clear_for:
+        return None
+    starts = st.firing_since
+    st.firing_since, st.clear_since = None, None
+    return ("resolved", starts)
+
+
 def window_statistic(values: list[float], statistic: str) -> float:
     if statistic == "mean":
         return sum(values) / len(values)
@@ -111,26 +142,13 @@ class ThresholdRule:
         return out
 
     def _step(self, level: Level, st: LevelState, ts: float, stat: float) -> Alert | None:
-        if st.firing_since is None:
-            if stat < level.threshold:
-                st.pending_since = None
-                return None
-            if st.pending_since is None:
-                st.pending_since = ts
-            if ts - st.pending_since < self.cfg.for_:
-                return None
-            st.firing_since, st.pending_since, st.clear_since = ts, None, None
+        edge = edge_step(st, ts, stat >= level.threshold, stat >= level.clear_below,
+                         self.cfg.for_, self.cfg.clear_for)
+        if edge is None:
+            return None
+        if edge[0] == "firing":
             return self._alert(level, "firing", ts, None, stat, level.threshold)
-        if stat >= level.clear_below:
-            st.clear_since = None
-            return None
-        if st.clear_since is None:
-            st.clear_since = ts
-        if ts - st.clear_since < self.cfg.clear_for:
-            return None
-        starts = st.firing_since
-        st.firing_since, st.clear_since = None, None
-        return self._alert(level, "resolved", starts, ts, stat, level.clear_below)
+        return self._alert(level, "resolved", edge[1], ts, stat, level.clear_below)
 
     def _alert(
         self, level: Level, state: str, starts: float, ends: float | None, value: float,

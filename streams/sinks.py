@@ -7,8 +7,10 @@ the other sinks.
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Protocol, TextIO
 
@@ -60,6 +62,59 @@ class JsonlSink:
 
     def close(self) -> None:
         self._file.close()
+
+
+class QueuedSink:
+    """Base for sinks that deliver over the network: ``send`` only queues, and a thread of
+    the sink's own delivers, so a slow or dead receiver never holds up the rule engine or
+    the other sinks. Subclasses set their attributes before calling ``__init__`` (it starts
+    the thread) and implement ``deliver``; they count delivery outcomes themselves."""
+
+    name = "queued"
+    counts_itself = True
+    batch_size = 1
+
+    def __init__(self, metrics: Metrics, queue_size: int = 1000) -> None:
+        self.metrics = metrics
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-sink", daemon=True)
+        self._thread.start()
+
+    def send(self, alert: Alert) -> None:
+        try:
+            self.queue.put_nowait(alert)
+        except queue.Full:
+            self.metrics.alerts_sent.labels(sink=self.name, outcome="dropped").inc()
+            log.error("%s queue full; alert %s %s dropped", self.name, alert.fingerprint,
+                      alert.state, extra={"sink": self.name})
+
+    def deliver(self, alerts: list[Alert]) -> None:
+        raise NotImplementedError
+
+    def idle(self) -> None:
+        """Called after each wait for work (at most every 0.2 s): periodic duties."""
+
+    def _run(self) -> None:
+        while not (self._stop.is_set() and self.queue.empty()):
+            batch = []
+            try:
+                batch.append(self.queue.get(timeout=0.2))
+                while len(batch) < self.batch_size:
+                    batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                pass
+            if batch:
+                self.deliver(batch)
+            self.idle()
+
+    def close(self, wait: float = 5.0) -> None:
+        """Give queued notifications up to ``wait`` seconds to go out, then stop."""
+        deadline = time.monotonic() + wait
+        while not self.queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._stop.set()
+        self._thread.join(timeout=max(0.1, deadline - time.monotonic()))
 
 
 class Dispatcher:

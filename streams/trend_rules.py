@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from crowdwatch.config import ForecastRuleConfig, SurgeRuleConfig
 from crowdwatch.events import Alert, CountEvent, fingerprint
-from crowdwatch.streams.rules import window_statistic
+from crowdwatch.streams.rules import edge_step, window_statistic
 
 
 class _ZoneTrendRule:
@@ -38,6 +38,7 @@ class _ZoneTrendRule:
 class SurgeState:
     times: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    pending_since: float | None = None
     firing_since: float | None = None
     clear_since: float | None = None
 
@@ -71,19 +72,12 @@ class SurgeRule(_ZoneTrendRule):
         rise = self.rise_per_min(state)
         if rise is None:
             return []
-        if state.firing_since is None:
-            if rise >= self.cfg.rise_per_min:
-                state.firing_since, state.clear_since = ts, None
-                return [self._alert("firing", ts, None, rise)]
+        edge = edge_step(state, ts, rise >= self.cfg.rise_per_min,
+                         rise >= 0.5 * self.cfg.rise_per_min, 0.0, self.cfg.clear_for)
+        if edge is None:
             return []
-        if rise >= 0.5 * self.cfg.rise_per_min:
-            state.clear_since = None
-            return []
-        state.clear_since = state.clear_since if state.clear_since is not None else ts
-        if ts - state.clear_since < self.cfg.clear_for:
-            return []
-        starts, state.firing_since, state.clear_since = state.firing_since, None, None
-        return [self._alert("resolved", starts, ts, rise)]
+        starts = edge[1]
+        return [self._alert(edge[0], starts, None if edge[0] == "firing" else ts, rise)]
 
     def _alert(self, state: str, starts: float, ends: float | None, rise: float) -> Alert:
         unit = "persons/m²" if self.cfg.metric == "density" else "people"
@@ -141,24 +135,13 @@ class ForecastRule(_ZoneTrendRule):
         self.update(state, ts, value)
         eta = self.crossing_in(state)
         warn = eta is not None and eta <= self.cfg.horizon
-        if state.firing_since is None:
-            if not warn:
-                state.pending_since = None
-                return []
-            state.pending_since = state.pending_since if state.pending_since is not None else ts
-            if ts - state.pending_since < self.cfg.for_:
-                return []
-            state.firing_since, state.pending_since, state.clear_since = ts, None, None
+        edge = edge_step(state, ts, warn, warn, self.cfg.for_, self.cfg.clear_for)
+        if edge is None:
+            return []
+        if edge[0] == "firing":
             state.predicted_at = ts + (eta or 0.0)
             return [self._alert("firing", ts, None, state)]
-        if warn:
-            state.clear_since = None
-            return []
-        state.clear_since = state.clear_since if state.clear_since is not None else ts
-        if ts - state.clear_since < self.cfg.clear_for:
-            return []
-        starts, state.firing_since, state.clear_since = state.firing_since, None, None
-        return [self._alert("resolved", starts, ts, state)]
+        return [self._alert("resolved", edge[1], ts, state)]
 
     def _alert(self, st: str, starts: float, ends: float | None, state: HoltState) -> Alert:
         from crowdwatch.events import iso

@@ -14,9 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
-import queue
 import random
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +22,7 @@ import urllib.request
 from crowdwatch.events import Alert, event_to_json
 from crowdwatch.ingest.sources import redact_url
 from crowdwatch.metrics import Metrics
+from crowdwatch.streams.sinks import QueuedSink
 
 log = logging.getLogger("crowdwatch.alerts")
 
@@ -37,9 +36,8 @@ def idempotency_key(alert: Alert) -> str:
     return f"{alert.fingerprint}:{alert.state}:{alert.starts_at:.3f}"
 
 
-class WebhookSink:
+class WebhookSink(QueuedSink):
     name = "webhook"
-    counts_itself = True  # outcomes are known only after delivery, on the sender thread
 
     def __init__(self, url: str, secret_env: str | None, metrics: Metrics,
                  timeout: float = 5.0, retries: int = 5, backoff: float = 0.5,
@@ -50,29 +48,13 @@ class WebhookSink:
         if secret_env and not secret:
             raise ValueError(f"webhook: environment variable {secret_env} is not set")
         self.secret = secret.encode() if secret else None
-        self.metrics = metrics
         self.timeout, self.retries = timeout, retries
         self.backoff, self.backoff_max = backoff, backoff_max
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhook-sink", daemon=True)
-        self._thread.start()
+        super().__init__(metrics, queue_size)
 
-    def send(self, alert: Alert) -> None:
-        try:
-            self.queue.put_nowait(alert)
-        except queue.Full:
-            self.metrics.alerts_sent.labels(sink=self.name, outcome="dropped").inc()
-            log.error("webhook queue full; alert %s %s dropped", alert.fingerprint, alert.state)
-
-    def _run(self) -> None:
-        while not (self._stop.is_set() and self.queue.empty()):
-            try:
-                alert = self.queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
+    def deliver(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
             self._deliver(alert)
-            self.queue.task_done()
 
     def _deliver(self, alert: Alert) -> None:
         body = event_to_json(alert).encode()
@@ -105,10 +87,3 @@ class WebhookSink:
         log.error("webhook %s did not take alert %s (%s %s): %s", self.safe_url,
                   alert.fingerprint, alert.rule, alert.state, reason,
                   extra={"sink": self.name, "fingerprint": alert.fingerprint})
-
-    def close(self, wait: float = 5.0) -> None:
-        deadline = time.monotonic() + wait
-        while not self.queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self._stop.set()
-        self._thread.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -164,7 +164,6 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
     async def declare() -> None:
         await ensure_topics(kcfg)
 
-    app.crowdwatch = {"engine": engine, "table": table, "topics": topics}  # for tests/tools
     return app
 
 

@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        return resp.read().decode()
+
+
+def metric_value(port: int, name: str, **labels: str) -> float:
+    """One sample from a /metrics endpoint; 0 when absent or not serving (yet)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    try:
+        text = scrape(port)
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} " if want else f"{name} "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.3) -> Any:

@@ -15,8 +15,7 @@ from crowdwatch.events import Alert
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alertmanager import AlertmanagerSink
 from crowdwatch.streams.sinks import Dispatcher
-from tests.helpers import wait_for
-from tests.test_demo_e2e import free_port
+from tests.helpers import free_port, wait_for
 
 SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "local.sh"
 

@@ -21,8 +21,8 @@ import yaml
 
 from crowdwatch.dashboards.build import DATASOURCE_UID, build_all, panel_queries
 from crowdwatch.demo import DEMO_ZONE, demo_config
-from tests.helpers import wait_for
-from tests.test_demo_e2e import free_port, scrape, start_run, wait_for_metric
+from tests.helpers import free_port, scrape, wait_for
+from tests.test_demo_e2e import start_run, wait_for_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 PROM_SCRIPT = ROOT / "deploy" / "prometheus" / "local.sh"

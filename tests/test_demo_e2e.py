@@ -5,28 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port, scrape
 
 MEDIA = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".mp4",
          ".avi", ".mkv", ".mov", ".h264", ".mjpeg", ".webm", ".ts", ".npy"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-        return resp.read().decode()
 
 
 def new_media_files(roots: list[Path], since: float) -> list[str]:

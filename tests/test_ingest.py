@@ -25,8 +25,8 @@ from crowdwatch.metrics import Metrics
 from crowdwatch.streams.embedded import EmbeddedRunner
 from crowdwatch.streams.engine import RuleEngine
 from crowdwatch.streams.sinks import Dispatcher
-from tests.helpers import wait_for
-from tests.test_demo_e2e import free_port, scrape, start_run
+from tests.helpers import free_port, metric_value, read_jsonl, scrape, wait_for
+from tests.test_demo_e2e import start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("videogen", ROOT / "bench" / "videogen.py")
@@ -247,21 +247,7 @@ def start_rtsp(port: int, clip: Path, log: Path) -> subprocess.Popen:
 
 
 def metric(port: int, name: str, camera: str) -> float:
-    try:
-        text = scrape(port)
-    except OSError:
-        return 0.0  # not serving yet
-    for line in text.splitlines():
-        if line.startswith(f'{name}{{camera="{camera}"}}'):
-            return float(line.split()[-1])
-    return 0.0
-
-
-
-def alerts(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return metric_value(port, name, camera=camera)
 
 
 @pytest.mark.slow
@@ -294,7 +280,7 @@ def test_rtsp_server_killed_and_restarted(clips, tmp_path):
         server.wait()
         killed = time.time()
         sim_before = metric(metrics_port, "crowdwatch_frames_total", "square-sim")
-        fired = wait_for(lambda: [a for a in alerts(alerts_path) if a["rule"] == "camera_offline"
+        fired = wait_for(lambda: [a for a in read_jsonl(alerts_path) if a["rule"] == "camera_offline"
                                   and a["state"] == "firing"], 15, "camera_offline to fire")
         assert fired[0]["labels"]["camera"] == "gate-rtsp"
         from crowdwatch.events import parse_ts
@@ -305,7 +291,7 @@ def test_rtsp_server_killed_and_restarted(clips, tmp_path):
         # The other camera kept going throughout.
         assert metric(metrics_port, "crowdwatch_frames_total", "square-sim") > sim_before + 4
         server = start_rtsp(rtsp_port, clips["long"], log)
-        wait_for(lambda: [a for a in alerts(alerts_path) if a["rule"] == "camera_offline"
+        wait_for(lambda: [a for a in read_jsonl(alerts_path) if a["rule"] == "camera_offline"
                           and a["state"] == "resolved"], 20, "camera_offline to resolve")
         assert metric(metrics_port, "crowdwatch_camera_up", "gate-rtsp") == 1
         metrics_text = scrape(metrics_port)
@@ -313,7 +299,7 @@ def test_rtsp_server_killed_and_restarted(clips, tmp_path):
         server.send_signal(signal.SIGTERM)
         run.send_signal(signal.SIGINT)
         _, err = run.communicate(timeout=20)
-    states = [(a["rule"], a["state"]) for a in alerts(alerts_path)]
+    states = [(a["rule"], a["state"]) for a in read_jsonl(alerts_path)]
     assert states.count(("camera_offline", "firing")) == 1
     assert states.count(("camera_offline", "resolved")) == 1
     for text in (err, metrics_text, alerts_path.read_text()):

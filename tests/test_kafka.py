@@ -25,8 +25,7 @@ from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams, gate_zone_config
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.streams.engine import RuleEngine
-from tests.helpers import wait_for
-from tests.test_demo_e2e import free_port, scrape
+from tests.helpers import free_port, metric_value, read_jsonl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
@@ -112,20 +111,10 @@ class Worker:
             cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
 
     def metric(self, name: str, **labels: str) -> float:
-        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        try:
-            text = scrape(self.port)
-        except OSError:
-            return 0.0
-        for line in text.splitlines():
-            if line.startswith(f"{name}{{{want}}}" if want else name + " "):
-                return float(line.split()[-1])
-        return 0.0
+        return metric_value(self.port, name, **labels)
 
     def alerts(self) -> list[dict]:
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines()]
+        return read_jsonl(self.jsonl)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc.poll() is None:

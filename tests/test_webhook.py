@@ -16,8 +16,7 @@ from crowdwatch.events import Alert
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.sinks import Dispatcher
 from crowdwatch.streams.webhook import WebhookSink
-from tests.helpers import wait_for
-from tests.test_demo_e2e import free_port
+from tests.helpers import free_port, wait_for
 
 SECRET = "hook-key-123"
 

@@ -11,13 +11,8 @@ PIDFILE="$DIR/alertmanager.pid"
 . "$HERE/../lib/service.sh"
 
 install() {
-  if ! command -v prometheus-alertmanager >/dev/null; then
-    echo "installing Debian package prometheus-alertmanager" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null
-  fi
-  (command -v systemctl >/dev/null && systemctl stop prometheus-alertmanager 2>/dev/null) || true
+  command -v prometheus-alertmanager >/dev/null || apt_install prometheus-alertmanager
+  stop_system_service prometheus-alertmanager
 }
 
 start() {

@@ -42,3 +42,17 @@ pid_status() {
     return 3
   fi
 }
+
+# apt_install PACKAGE...: install Debian packages quietly (root, no prompts).
+apt_install() {
+  echo "installing Debian package(s): $*" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# stop_system_service NAME: a package may start its own daemon on the default port; the
+# project's scripts run their own instances on ports they choose.
+stop_system_service() {
+  (command -v systemctl >/dev/null && systemctl stop "$1" 2>/dev/null) || true
+}

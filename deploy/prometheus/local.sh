@@ -18,13 +18,9 @@ PIDFILE="$DIR/prometheus.pid"
 
 install() {
   if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-    echo "installing Debian package prometheus" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    apt_install prometheus
   fi
-  # The package may start its own system service on :9090; tests use their own instance.
-  (command -v systemctl >/dev/null && systemctl stop prometheus 2>/dev/null) || true
+  stop_system_service prometheus
   pkill -f '^/usr/bin/prometheus$' 2>/dev/null || true
 }
 
