@@ -48,6 +48,12 @@ def build_sinks(config: CrowdwatchConfig, metrics) -> list:
         hook = config.alerts.webhook
         sinks.append(WebhookSink(hook.url, hook.secret_env, metrics, timeout=hook.timeout,
                                  retries=hook.retries))
+    if config.alerts.grafana:
+        from crowdwatch.streams.grafana_annotations import GrafanaAnnotationSink
+
+        graf = config.alerts.grafana
+        sinks.append(GrafanaAnnotationSink(graf.url, graf.token_env, metrics, graf.dashboard_uid,
+                                           graf.timeout, graf.retries))
     return sinks
 
 
@@ -113,6 +119,97 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 1
     run_worker(config, Dispatcher(build_sinks(config, metrics), metrics), metrics,
                loglevel=args.faust_log_level)
+    return 0
+
+
+def _feed(config: CrowdwatchConfig, path: str, deadletter):
+    from crowdwatch.streams.recorded import RecordedFeed
+
+    return RecordedFeed(path, config, deadletter.reject)
+
+
+def _estimated_events(path: str, config: CrowdwatchConfig) -> int:
+    with open(path, "rb") as fh:
+        lines = sum(1 for _ in fh)
+    return max(1, lines * max(1, len(config.sensors.devices)) if path.endswith(".csv")
+               and not config.cameras else lines)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from crowdwatch.deadletter import DeadLetterFile
+    from crowdwatch.metrics import Metrics
+    from crowdwatch.progress import Progress
+    from crowdwatch.streams.replay import replay
+    from crowdwatch.streams.sinks import Dispatcher
+
+    config = load_config(args.config)
+    if args.alerts_jsonl:
+        config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
+    if args.quiet:
+        config.alerts.console = False
+    if args.speed < 0:
+        raise UsageError("--speed must be >= 0 (0: as fast as possible)")
+    metrics = Metrics(config.site.name)
+    deadletter = DeadLetterFile(args.deadletter or config.deadletter.path, metrics,
+                                config.deadletter.max_raw_bytes)
+    dispatcher = Dispatcher(build_sinks(config, metrics), metrics)
+    feed = _feed(config, args.input, deadletter)
+    bar = Progress(_estimated_events(args.input, config), "replay")
+    try:
+        result = replay(config, feed, dispatcher.send, args.speed, bar.update)
+    finally:
+        bar.close()
+        dispatcher.close()
+        deadletter.close()
+    by_rule: dict[str, dict[str, int]] = {}
+    for alert in result.alerts:
+        counts = by_rule.setdefault(alert.rule, {"firing": 0, "resolved": 0})
+        counts[alert.state] += 1
+    days = result.span_s / 86400
+    summary = {"input": args.input, "events": dict(result.events),
+               "span_days": round(days, 3), "alerts": by_rule,
+               "firing_per_day": round(sum(c["firing"] for c in by_rule.values())
+                                       / days, 3) if days else None,
+               "deadletter": deadletter.count, "out_of_order": result.out_of_order}
+    if feed.skipped_columns:
+        summary["unmapped_columns"] = feed.skipped_columns
+    if feed.repaired:
+        summary["repaired_dates"] = {"rows": len(feed.repaired), "first": feed.repaired[:5]}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from crowdwatch.deadletter import DeadLetterFile
+    from crowdwatch.metrics import Metrics
+    from crowdwatch.progress import Progress
+    from crowdwatch.streams.tune import Sweep, plot_tuning, tune
+
+    config = load_config(args.config)
+    sweep = Sweep.parse(args.sweep)
+    deadletter = DeadLetterFile(args.deadletter or config.deadletter.path,
+                                Metrics(config.site.name), config.deadletter.max_raw_bytes)
+    bar = Progress(len(sweep.values), f"tune {sweep.param}")
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done)
+
+    try:
+        report = tune(config, lambda: _feed(config, args.input, deadletter), args.rule, sweep,
+                      args.level, args.min_peak, args.merge, args.lookahead, progress)
+    finally:
+        bar.close()
+        deadletter.close()
+    report["input"] = args.input
+    report["deadletter"] = deadletter.count
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        plot_tuning(report, args.plot)
+    for row in report["results"]:
+        lead = row["median_lead_s"]
+        print(f"{sweep.param}={row['value']:g}: {row['alerts_per_day']:.3f} alerts/day, "
+              f"{row['false_per_day']:.3f} false/day, caught {row['caught']}/{row['peaks']}"
+              f", median lead {'-' if lead is None else f'{lead / 60:.0f} min'}")
     return 0
 
 
@@ -353,6 +450,35 @@ def build_parser() -> argparse.ArgumentParser:
     wrk.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
     wrk.add_argument("--faust-log-level", default="warning")
     wrk.set_defaults(func=cmd_worker)
+
+    rep = sub.add_parser("replay", help="feed a recorded feed through the rules on its own clock")
+    rep.add_argument("--config", required=True, help="YAML config (zones, sensors, rules, sinks)")
+    rep.add_argument("--input", required=True, help="JSONL events, count/sensor CSV, or a "
+                     "wide date,hour,<sensor...> CSV")
+    rep.add_argument("--speed", type=float, default=0.0,
+                     help="N times real time (0: as fast as possible)")
+    rep.add_argument("--alerts-jsonl", help="also append every notification to this file")
+    rep.add_argument("--deadletter", help="rejected rows go here (default: deadletter.path)")
+    rep.add_argument("--quiet", action="store_true", help="no console line per notification")
+    rep.set_defaults(func=cmd_replay)
+
+    tun = sub.add_parser("tune", help="sweep a rule parameter over a recorded feed and score it")
+    tun.add_argument("--config", required=True)
+    tun.add_argument("--input", required=True)
+    tun.add_argument("--rule", required=True, help="KIND, KIND:ZONE or #INDEX of the rule")
+    tun.add_argument("--sweep", required=True, help="PARAM=START:STOP:STEP or PARAM=V1,V2")
+    tun.add_argument("--level", type=float, help="truth level for peaks (default: the rule's "
+                     "warn or threshold)")
+    tun.add_argument("--min-peak", type=float, default=0.0,
+                     help="seconds a stretch must stay at or above the level to be a peak")
+    tun.add_argument("--merge", type=float, default=3600.0,
+                     help="stretches closer than this many seconds are one peak")
+    tun.add_argument("--lookahead", type=float, help="how early (s) a firing may come and "
+                     "still catch a peak (default: the rule's horizon, else 0)")
+    tun.add_argument("--deadletter", help="rejected rows go here (default: deadletter.path)")
+    tun.add_argument("--json", required=True, help="report to write")
+    tun.add_argument("--plot", help="PNG of the trade-off")
+    tun.set_defaults(func=cmd_tune)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)

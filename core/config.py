@@ -144,8 +144,14 @@ class CameraConfig(_Strict):
     zones: list[ZoneConfig] = Field(min_length=1)
 
 
+RuleSource = Literal["auto", "camera", "sensor"]
+_SOURCE_HELP = ("Where the zone's values come from: camera counts, sensor readings, or auto "
+                "(camera if a camera watches the zone, else its sensors).")
+
+
 class _ThresholdRule(_Strict):
     zone: str = Field(description="Zone id this rule watches.")
+    source: RuleSource = Field("auto", description=_SOURCE_HELP)
     warn: float = Field(gt=0)
     critical: float | None = Field(None, gt=0)
     for_: Seconds = Field(10.0, alias="for", description="Must hold this long before firing.")
@@ -180,6 +186,7 @@ class SurgeRuleConfig(_Strict):
 
     kind: Literal["surge"]
     zone: str
+    source: RuleSource = Field("auto", description=_SOURCE_HELP)
     metric: Literal["count", "density"] = "count"
     rise_per_min: float = Field(gt=0, description="Rise per minute that counts as a surge.")
     window: Seconds = Field(60.0, gt=0, description="Span the rise is measured over.")
@@ -193,6 +200,7 @@ class ForecastRuleConfig(_Strict):
 
     kind: Literal["forecast"]
     zone: str
+    source: RuleSource = Field("auto", description=_SOURCE_HELP)
     metric: Literal["count", "density"] = "density"
     threshold: float = Field(gt=0, description="The level whose crossing is forecast.")
     horizon: Seconds = Field(60.0, gt=0, description="Warn this far ahead.")
@@ -208,9 +216,35 @@ class CameraOfflineRuleConfig(_Strict):
     after: Seconds = Field(30.0, gt=0, description="No frames for this long raises the alert.")
 
 
+class SensorSilentRuleConfig(_Strict):
+    """A sensor that sends nothing for ``after`` raises a warning; its next reading clears it."""
+
+    kind: Literal["sensor_silent"]
+    sensor: str | None = Field(None, description="Sensor id; default: every configured sensor.")
+    after: Seconds = Field(900.0, gt=0, description="Silence this long raises the alert.")
+    severity: Literal["warning", "critical"] = "warning"
+
+
+class DisagreementRuleConfig(_Strict):
+    """A zone's camera count and its sensor reading drift apart: one of them is wrong."""
+
+    kind: Literal["disagreement"]
+    zone: str = Field(description="A camera zone that also has a sensor.")
+    sensor: str = Field(description="Sensor id whose (scaled) reading the camera should match.")
+    tolerance: float = Field(0.3, gt=0, description="Relative difference that counts as "
+                             "disagreeing: |camera - sensor| / max(camera, sensor, min_level).")
+    min_level: float = Field(5.0, gt=0, description="Floor of the denominator, so two small "
+                             "numbers (1 vs 3 people) never disagree by 200 %.")
+    window: Seconds = Field(60.0, gt=0, description="Camera counts are a median over this.")
+    max_age: Seconds = Field(120.0, gt=0, description="Sensor readings older than this are "
+                             "not compared (sensor_silent covers silence).")
+    for_: Seconds = Field(60.0, alias="for", description="Must disagree this long to fire.")
+    clear_for: Seconds = Field(60.0, description="Must agree this long to resolve.")
+
+
 RuleConfig = Annotated[
     DensityRuleConfig | CountRuleConfig | SurgeRuleConfig | ForecastRuleConfig
-    | CameraOfflineRuleConfig,
+    | CameraOfflineRuleConfig | SensorSilentRuleConfig | DisagreementRuleConfig,
     Field(discriminator="kind"),
 ]
 
@@ -234,11 +268,89 @@ class AlertmanagerSinkConfig(_Strict):
         None, description="Link in each alert; {zone} and {site} are filled in.")
 
 
+class GrafanaAnnotationSinkConfig(_Strict):
+    url: str = Field(description="Grafana base URL, e.g. http://grafana:3000")
+    token_env: str = Field("CROWDWATCH_GRAFANA_TOKEN", description="Environment variable "
+                           "holding a service-account token (Annotations: write).")
+    dashboard_uid: str | None = Field(
+        None, description="Pin annotations to one dashboard; default: organisation-wide, "
+        "shown by any dashboard that queries the `crowdwatch` tag.")
+    timeout: Seconds = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0, le=20, description="Re-sends on errors and HTTP 5xx.")
+
+
 class AlertsConfig(_Strict):
     console: bool = Field(True, description="One readable line per notification on stderr.")
     jsonl: JsonlSinkConfig | None = None
     webhook: WebhookSinkConfig | None = None
     alertmanager: AlertmanagerSinkConfig | None = None
+    grafana: GrafanaAnnotationSinkConfig | None = None
+
+
+class SensorDevice(_Strict):
+    """One sensor: which zone its readings belong to and how to read them."""
+
+    id: Identifier = Field(description="Sensor id, as sent in messages and MQTT topics.")
+    name: str | None = Field(None, description="Name in a recorded feed when it is not a "
+                             "valid id (e.g. a CSV column such as '45 Queen Street').")
+    zone: str | None = Field(None, description="Zone id the readings describe.")
+    kind: Literal["counter", "occupancy", "gate"] = Field(
+        "counter", description="counter: people per interval; occupancy: people present now; "
+        "gate: passages.")
+    scale: float = Field(1.0, gt=0, description="Readings are multiplied by this (e.g. a "
+                         "counter that covers half the pavement: 2).")
+
+
+class SensorZone(_Strict):
+    """A zone that only sensors watch (no camera)."""
+
+    id: Identifier
+    area_m2: float | None = Field(None, gt=0, description="Walkable area; enables density.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class MqttSensorConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535)
+    topic: str = Field("crowdwatch/sensors/+", description="Subscription; a `+` level names "
+                       "the sensor when the payload does not.")
+    qos: int = Field(1, ge=0, le=2)
+    client_id: str | None = Field(None, description="Default: crowdwatch-<site>-<pid>.")
+    username_env: str | None = Field(None, description="Environment variable with the user.")
+    password_env: str | None = Field(None, description="Environment variable with the password.")
+    keepalive: Seconds = Field(30.0, ge=5)
+    reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+
+
+class HttpSensorConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(9110, ge=0, le=65535, description="0 picks a free port.")
+    path: str = Field("/v1/sensors", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    token_env: str = Field("CROWDWATCH_SENSOR_TOKEN", description="Environment variable with "
+                           "the bearer token clients must send (requests without it get 401).")
+    max_body_bytes: int = Field(65536, ge=256, description="Larger bodies get 413.")
+    max_items: int = Field(1000, ge=1, description="Readings per request, at most.")
+
+
+class SensorsConfig(_Strict):
+    devices: list[SensorDevice] = Field(default_factory=list)
+    zones: list[SensorZone] = Field(default_factory=list)
+    mqtt: MqttSensorConfig | None = None
+    http: HttpSensorConfig | None = None
+    accept_unknown: bool = Field(False, description="Take readings from sensors not listed in "
+                                 "devices (zone-less); default: dead-letter them.")
+    max_future: Seconds = Field(300.0, description="Readings stamped further ahead than this "
+                                "(a wrong clock) are dead-lettered.")
+    combine_within: Seconds = Field(
+        300.0, gt=0, description="A zone's value is the sum of its sensors' latest readings "
+        "taken within this span of the newest one.")
+
+
+class DeadLetterConfig(_Strict):
+    path: str = Field("crowdwatch-deadletter.jsonl", description="Embedded mode: rejected "
+                      "messages are appended here (created on the first one) with the reason.")
+    max_raw_bytes: int = Field(4096, ge=64, description="Raw message kept up to this size.")
 
 
 class MetricsConfig(_Strict):
@@ -272,15 +384,33 @@ class EngineConfig(_Strict):
 
 class CrowdwatchConfig(_Strict):
     site: SiteConfig = Field(default_factory=SiteConfig)
-    cameras: list[CameraConfig] = Field(min_length=1)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    sensors: SensorsConfig = Field(default_factory=SensorsConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    deadletter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
 
+    @model_validator(mode="after")
+    def _watches_something(self) -> CrowdwatchConfig:
+        if not self.cameras and not self.sensors.devices:
+            raise ValueError("nothing to watch: give at least one camera or sensors.devices")
+        return self
+
     def zones(self) -> dict[str, tuple[CameraConfig, ZoneConfig]]:
+        """Camera zones by id."""
         return {z.id: (c, z) for c in self.cameras for z in c.zones}
+
+    def sensor_zones(self) -> dict[str, SensorZone]:
+        return {z.id: z for z in self.sensors.zones}
+
+    def zone_source(self, zone_id: str, source: str = "auto") -> str:
+        """Where a rule on ``zone_id`` reads its values: 'camera' or 'sensor'."""
+        if source != "auto":
+            return source
+        return "camera" if zone_id in self.zones() else "sensor"
 
 
 @dataclass(frozen=True)
@@ -356,23 +486,56 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
             if zone.id in seen_zones:
                 found.append((("cameras", ci, "zones", zi, "id"), f"duplicate zone id {zone.id!r}"))
             seen_zones.add(zone.id)
-    zones = config.zones()
-    for ri, rule in enumerate(config.rules):
-        if isinstance(rule, DensityRuleConfig | CountRuleConfig | SurgeRuleConfig
-                      | ForecastRuleConfig):
-            needs_ground = isinstance(rule, DensityRuleConfig) or (
-                not isinstance(rule, CountRuleConfig | DensityRuleConfig)
-                and rule.metric == "density")
-            if rule.zone not in zones:
-                found.append((("rules", ri, "zone"), f"no zone with id {rule.zone!r}"))
-            elif needs_ground and zones[rule.zone][1].ground is None:
-                found.append(
-                    (("rules", ri, "zone"), f"density needs zone {rule.zone!r} to have `ground`")
-                )
-        elif (isinstance(rule, CameraOfflineRuleConfig) and rule.camera is not None
-              and rule.camera not in seen_cams):
-            found.append((("rules", ri, "camera"), f"no camera with id {rule.camera!r}"))
+    for zi, szone in enumerate(config.sensors.zones):
+        if szone.id in seen_zones:
+            found.append((("sensors", "zones", zi, "id"), f"duplicate zone id {szone.id!r}"))
+        seen_zones.add(szone.id)
+    sensor_ids: set[str] = set()
+    for di, dev in enumerate(config.sensors.devices):
+        if dev.id in sensor_ids:
+            found.append((("sensors", "devices", di, "id"), f"duplicate sensor id {dev.id!r}"))
+        sensor_ids.add(dev.id)
+        if dev.zone is not None and dev.zone not in seen_zones:
+            found.append((("sensors", "devices", di, "zone"), f"no zone with id {dev.zone!r}"))
+    found += [((("rules", ri) + loc), msg) for ri, rule in enumerate(config.rules)
+              for loc, msg in _rule_problems(config, rule, seen_cams, sensor_ids)]
     return found
+
+
+def _rule_problems(config: CrowdwatchConfig, rule: Any, cameras: set[str],
+                   sensors: set[str]) -> list[tuple[tuple, str]]:
+    """References of one rule that do not resolve."""
+    zones, sensor_zones = config.zones(), config.sensor_zones()
+    if isinstance(rule, DensityRuleConfig | CountRuleConfig | SurgeRuleConfig
+                  | ForecastRuleConfig):
+        metric = rule.kind if isinstance(rule, DensityRuleConfig | CountRuleConfig) else (
+            rule.metric)
+        source = config.zone_source(rule.zone, rule.source)
+        if rule.zone not in zones and rule.zone not in sensor_zones:
+            return [(("zone",), f"no zone with id {rule.zone!r}")]
+        if source == "camera" and rule.zone not in zones:
+            return [(("source",), f"no camera watches zone {rule.zone!r}")]
+        if source == "sensor" and not any(d.zone == rule.zone for d in config.sensors.devices):
+            return [(("source",), f"no sensor in sensors.devices reports zone {rule.zone!r}")]
+        if metric == "density":
+            if source == "camera" and zones[rule.zone][1].ground is None:
+                return [(("zone",), f"density needs zone {rule.zone!r} to have `ground`")]
+            if source == "sensor" and (rule.zone not in sensor_zones
+                                       or sensor_zones[rule.zone].area_m2 is None):
+                return [(("zone",), (f"density needs sensor zone {rule.zone!r} to have "
+                                    "`area_m2`"))]
+    elif isinstance(rule, CameraOfflineRuleConfig):
+        if rule.camera is not None and rule.camera not in cameras:
+            return [(("camera",), f"no camera with id {rule.camera!r}")]
+    elif isinstance(rule, SensorSilentRuleConfig):
+        if rule.sensor is not None and rule.sensor not in sensors:
+            return [(("sensor",), f"no sensor with id {rule.sensor!r}")]
+    elif isinstance(rule, DisagreementRuleConfig):
+        if rule.zone not in zones:
+            return [(("zone",), f"no camera zone with id {rule.zone!r}")]
+        if rule.sensor not in sensors:
+            return [(("sensor",), f"no sensor with id {rule.sensor!r}")]
+    return []
 
 
 def _walk(node: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, list, int]:
@@ -413,4 +576,5 @@ def _dotted(loc: tuple, root: yaml.Node | None) -> str:
     return out
 
 
-_UNION_TAGS = {"background", "hog", "density", "count", "surge", "forecast", "camera_offline"}
+_UNION_TAGS = {"background", "hog", "density", "count", "surge", "forecast", "camera_offline",
+               "sensor_silent", "disagreement"}

@@ -62,6 +62,16 @@ class Metrics:
         self.zone_info = Gauge(
             "crowdwatch_zone_info", "Always 1; zone metadata (camera, map position).",
             ["camera", "zone", "lat", "lon"], registry=r)
+        self.sensor_value = Gauge(
+            "crowdwatch_sensor_value", "Latest reading per configured sensor (scaled).",
+            ["sensor", "zone", "kind"], registry=r)
+        self.sensor_last = Gauge(
+            "crowdwatch_sensor_last_reading_timestamp_seconds",
+            "Timestamp of each sensor's latest reading (silence shows as age).", ["sensor"],
+            registry=r)
+        self.zone_inhibited = Gauge(
+            "crowdwatch_zone_inhibited", "1 while the zone's camera is offline or untrustworthy "
+            "(its count is withheld and its alerts cannot clear).", ["zone"], registry=r)
         self.consumer_lag = Gauge(
             "crowdwatch_consumer_lag_events", "Events waiting for the rule engine.", ["stage"],
             registry=r)
@@ -83,7 +93,9 @@ class Metrics:
             CameraOfflineRuleConfig,
             CountRuleConfig,
             DensityRuleConfig,
+            DisagreementRuleConfig,
             ForecastRuleConfig,
+            SensorSilentRuleConfig,
             SurgeRuleConfig,
         )
 
@@ -94,6 +106,7 @@ class Metrics:
                 lat = "" if zone.lat is None else f"{zone.lat:.6f}"
                 lon = "" if zone.lon is None else f"{zone.lon:.6f}"
                 self.zone_info.labels(camera=cam.id, zone=zone.id, lat=lat, lon=lon).set(1)
+                self.zone_inhibited.labels(zone=zone.id).set(0)
         for rule in config.rules:
             if isinstance(rule, DensityRuleConfig | CountRuleConfig):
                 levels = [("warning", rule.warn)]
@@ -105,6 +118,9 @@ class Metrics:
                     self.alert_active.labels(rule=rule.kind, zone=rule.zone,
                                              severity=severity).set(0)
                     self.alerts_firing.labels(rule=rule.kind, severity=severity)
+            elif isinstance(rule, SensorSilentRuleConfig | DisagreementRuleConfig):
+                self.alerts_firing.labels(rule=rule.kind, severity=getattr(
+                    rule, "severity", "warning"))
             elif isinstance(rule, SurgeRuleConfig | ForecastRuleConfig):
                 severity = rule.severity if isinstance(rule, SurgeRuleConfig) else "warning"
                 self.alert_active.labels(rule=rule.kind, zone=rule.zone, severity=severity).set(0)
@@ -116,6 +132,11 @@ class Metrics:
                         self.alert_active.labels(rule=rule.kind, zone=zones,
                                                  severity="critical").set(0)
                         self.alerts_firing.labels(rule=rule.kind, severity="critical")
+
+    def observe_sensor(self, event) -> None:
+        self.sensor_value.labels(sensor=event.sensor_id, zone=event.zone_id or "",
+                                 kind=event.kind).set(event.value)
+        self.sensor_last.labels(sensor=event.sensor_id).set(event.ts)
 
     def serve(self, host: str, port: int) -> None:
         """Start the /metrics endpoint in a daemon thread."""

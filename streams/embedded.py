@@ -13,8 +13,10 @@ import threading
 import time
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CameraHealth, CountEvent
+from crowdwatch.deadletter import DeadLetterFile
+from crowdwatch.events import CameraHealth, CountEvent, SensorEvent
 from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.ingest.sensors import sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.engine import RuleEngine
 from crowdwatch.streams.sinks import Dispatcher
@@ -40,10 +42,15 @@ class EmbeddedRunner:
         self._gauges: dict[tuple[str, str], tuple] = {}
         self._count_events = metrics.events_total.labels(type="count")
         self._health_events = metrics.events_total.labels(type="health")
+        self._sensor_events = metrics.events_total.labels(type="sensor")
         self.workers = [
             CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
             for cam in config.cameras
         ]
+        self.deadletter = DeadLetterFile(config.deadletter.path, metrics,
+                                         config.deadletter.max_raw_bytes)
+        self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
+                                        config.kafka.max_message_bytes)
 
     def _emit(self, event: object) -> None:
         try:
@@ -73,10 +80,24 @@ class EmbeddedRunner:
             if event.density_ppm2 is not None:
                 density.set(event.density_ppm2)
             self.metrics.capture_to_event.observe(max(0.0, now - event.ts))
+        elif isinstance(event, SensorEvent):
+            self._sensor_events.inc()
+            self.metrics.observe_sensor(event)
         elif isinstance(event, CameraHealth):
             self._health_events.inc()
         for alert in self.engine.handle(event):
             self.dispatcher.send(alert)
+        if isinstance(event, CameraHealth):
+            self._show_inhibited()
+
+    def _show_inhibited(self) -> None:
+        """Zones of an untrustworthy camera show no count (a gap), never a stale one."""
+        inhibited = self.engine.inhibited_zones()
+        for (camera_id, zone_id), (people, density) in self._gauges.items():
+            self.metrics.zone_inhibited.labels(zone=zone_id).set(zone_id in inhibited)
+            if zone_id in inhibited:
+                people.set(float("nan"))
+                density.set(float("nan"))
 
     def run(self, duration: float | None = None) -> None:
         """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
@@ -84,8 +105,11 @@ class EmbeddedRunner:
         self.metrics.consumer_lag.labels(stage="embedded").set(0)
         for worker in self.workers:
             worker.start()
-        log.info("crowdwatch running: %d camera(s), %d rule(s)", len(self.workers),
-                 len(self.config.rules), extra={"site": self.config.site.name})
+        for listener in self.sensors:
+            listener.start()
+        log.info("crowdwatch running: %d camera(s), %d sensor listener(s), %d rule(s)",
+                 len(self.workers), len(self.sensors), len(self.config.rules),
+                 extra={"site": self.config.site.name})
         deadline = None if duration is None else time.monotonic() + duration
         tick = self.config.engine.tick
         next_tick = time.monotonic() + tick
@@ -94,7 +118,8 @@ class EmbeddedRunner:
                 now_mono = time.monotonic()
                 if deadline is not None and now_mono >= deadline:
                     break
-                if not any(w.is_alive() for w in self.workers) and self.events.empty():
+                if (not self.sensors and not any(w.is_alive() for w in self.workers)
+                        and self.events.empty()):
                     log.info("every source has ended")
                     break
                 timeout = max(0.0, min(next_tick, deadline or next_tick) - now_mono)
@@ -104,14 +129,20 @@ class EmbeddedRunner:
                     pass
                 if time.monotonic() >= next_tick:
                     self.metrics.consumer_lag.labels(stage="embedded").set(self.events.qsize())
-                    for alert in self.engine.tick(time.time()):
+                    alerts = self.engine.tick(time.time())
+                    for alert in alerts:
                         self.dispatcher.send(alert)
+                    if alerts:
+                        self._show_inhibited()
                     next_tick += tick
         finally:
             self.stop()
 
     def stop(self) -> None:
         self.stop_event.set()
+        for listener in self.sensors:
+            listener.stop()
+        self.sensors = []
         for worker in self.workers:
             worker.join(timeout=5.0)
         while True:  # drain what cameras produced before they stopped
@@ -120,3 +151,4 @@ class EmbeddedRunner:
             except queue.Empty:
                 break
         self.dispatcher.close()
+        self.deadletter.close()

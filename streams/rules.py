@@ -184,27 +184,32 @@ class OfflineState:
     last_reason: str = ""
 
 
-class CameraOfflineRule:
-    """No frames from a camera for ``after`` seconds fires; the next frame resolves it."""
+class SilenceRule:
+    """Nothing heard from a source for ``after`` seconds fires; the next reading resolves.
 
-    kind = "camera_offline"
+    Shared by camera_offline (no usable frames) and sensor_silent (no readings).
+    """
 
-    def __init__(self, cfg: CameraOfflineRuleConfig, site: str, camera_id: str,
+    kind = ""
+    entity = ""  # label name of what falls silent: camera or sensor
+
+    def __init__(self, after: float, severity: str, site: str, entity_id: str,
                  zone_ids: list[str]) -> None:
-        self.cfg = cfg
+        self.after = after
+        self.severity = severity
         self.site = site
-        self.camera_id = camera_id
+        self.entity_id = entity_id
         self.zone_ids = zone_ids
-        self._fp = fingerprint(site, self.kind, camera_id, SEVERITY_CRITICAL)
+        self._fp = fingerprint(site, self.kind, entity_id, severity)
 
     def key(self) -> str:
-        return self.camera_id
+        return self.entity_id
 
     def new_state(self, now: float) -> OfflineState:
         return OfflineState(last_seen=now)
 
     def seen(self, state: OfflineState, ts: float) -> list[Alert]:
-        """The camera delivered a frame captured at ts."""
+        """The source delivered something stamped ts."""
         if ts <= state.last_seen and state.firing_since is None:
             return []
         state.last_seen = max(state.last_seen, ts)
@@ -214,38 +219,56 @@ class CameraOfflineRule:
         return [self._alert("resolved", starts, ts, 0.0)]
 
     def health(self, state: OfflineState, health_state: str, reason: str) -> None:
-        """Remember why the camera is not delivering, for the alert's summary."""
+        """Remember why the source is not delivering, for the alert's summary."""
         state.last_state, state.last_reason = health_state, reason
 
     def tick(self, state: OfflineState, now: float) -> list[Alert]:
         silent = now - state.last_seen
-        if state.firing_since is not None or silent < self.cfg.after:
+        if state.firing_since is not None or silent < self.after:
             return []
         state.firing_since = now
         return [self._alert("firing", now, None, silent, state)]
 
+    def describe(self, firing: bool, silent: float, st: OfflineState | None) -> str:
+        raise NotImplementedError
+
     def _alert(self, state: str, starts: float, ends: float | None, silent: float,
                st: OfflineState | None = None) -> Alert:
-        if state == "firing":
-            summary = f"camera {self.camera_id} sent no usable frames for {silent:.0f}s"
-            if st is not None and st.last_state != "up":
-                summary += f" (it is {st.last_state}: {st.last_reason})"
-        else:
-            summary = f"camera {self.camera_id} delivers frames again"
         return Alert(
             fingerprint=self._fp,
             rule=self.kind,
             zone_id=",".join(self.zone_ids),
-            severity=SEVERITY_CRITICAL,
+            severity=self.severity,
             state=state,
             starts_at=starts,
             ends_at=ends,
             value=round(silent, 3),
-            threshold=self.cfg.after,
-            summary=summary,
-            labels={"site": self.site, "camera": self.camera_id, "rule": self.kind,
-                    "severity": SEVERITY_CRITICAL},
+            threshold=self.after,
+            summary=self.describe(state == "firing", silent, st),
+            labels={"site": self.site, self.entity: self.entity_id, "rule": self.kind,
+                    "severity": self.severity},
         )
+
+
+class CameraOfflineRule(SilenceRule):
+    """No frames from a camera for ``after`` seconds fires; the next frame resolves it."""
+
+    kind = "camera_offline"
+    entity = "camera"
+
+    def __init__(self, cfg: CameraOfflineRuleConfig, site: str, camera_id: str,
+                 zone_ids: list[str]) -> None:
+        self.cfg = cfg
+        self.camera_id = camera_id
+        super().__init__(cfg.after, SEVERITY_CRITICAL, site, camera_id, zone_ids)
+
+    def describe(self, firing: bool, silent: float, st: OfflineState | None) -> str:
+        if not firing:
+            return f"camera {self.camera_id} delivers frames again"
+        summary = f"camera {self.camera_id} sent no usable frames for {silent:.0f}s"
+        if st is not None and st.last_state != "up":
+            summary += f" (it is {st.last_state}: {st.last_reason})"
+        return summary
 
 
 def state_to_dict(state: object) -> dict:
@@ -265,11 +288,12 @@ def state_to_dict(state: object) -> dict:
 
 
 def state_from_dict(data: dict) -> object:
-    from crowdwatch.streams import trend_rules
+    from crowdwatch.streams import sensor_rules, trend_rules
 
-    if data["t"] in ("SurgeState", "HoltState"):
-        cls = getattr(trend_rules, data["t"])
-        return cls(**{k: v for k, v in data.items() if k != "t"})
+    for module in (trend_rules, sensor_rules):
+        cls = getattr(module, data["t"], None)
+        if isinstance(cls, type) and data["t"].endswith("State"):
+            return cls(**{k: v for k, v in data.items() if k != "t"})
     if data["t"] == "threshold":
         return ThresholdState(list(data["times"]), list(data["values"]), data["last_ts"],
                               {k: LevelState(*v) for k, v in data["levels"].items()})

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A real Mosquitto broker (Debian package) on loopback for tests and demos.
+#   deploy/mosquitto/local.sh install|start|stop|status
+# Settings: CROWDWATCH_MQTT_PORT (1883), CROWDWATCH_MQTT_DIR (/tmp/crowdwatch-mosquitto-$PORT),
+# CROWDWATCH_MQTT_USER + CROWDWATCH_MQTT_PASSWORD: require that login (else anonymous on
+# loopback only).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PORT="${CROWDWATCH_MQTT_PORT:-1883}"
+DIR="${CROWDWATCH_MQTT_DIR:-/tmp/crowdwatch-mosquitto-$PORT}"
+PIDFILE="$DIR/mosquitto.pid"
+# shellcheck source=../lib/service.sh
+. "$HERE/../lib/service.sh"
+
+install() {
+  command -v mosquitto >/dev/null && command -v mosquitto_passwd >/dev/null \
+    || apt_install mosquitto mosquitto-clients
+  stop_system_service mosquitto
+}
+
+start() {
+  install
+  stop >/dev/null 2>&1 || true
+  mkdir -p "$DIR"
+  {
+    echo "listener $PORT 127.0.0.1"
+    echo "persistence false"
+    echo "log_dest stderr"
+    echo "log_type error"
+    echo "log_type warning"
+    if [ -n "${CROWDWATCH_MQTT_USER:-}" ]; then
+      echo "allow_anonymous false"
+      echo "password_file $DIR/passwords"
+    else
+      echo "allow_anonymous true"
+    fi
+  } > "$DIR/mosquitto.conf"
+  if [ -n "${CROWDWATCH_MQTT_USER:-}" ]; then
+    : > "$DIR/passwords"
+    chmod 600 "$DIR/passwords"
+    mosquitto_passwd -b "$DIR/passwords" "$CROWDWATCH_MQTT_USER" "${CROWDWATCH_MQTT_PASSWORD:?set CROWDWATCH_MQTT_PASSWORD}"
+    # Started as root, mosquitto drops to its own user, which must read the file.
+    if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then chown mosquitto "$DIR/passwords"; fi
+  fi
+  mosquitto -c "$DIR/mosquitto.conf" > "$DIR/mosquitto.log" 2>&1 &
+  echo $! > "$PIDFILE"
+  wait_ready mosquitto "$PIDFILE" "$DIR/mosquitto.log" port_open "$PORT"
+  echo "mosquitto ready on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"
+}
+
+stop() { stop_pid "mosquitto on :$PORT" "$PIDFILE"; }
+
+status() { pid_status "mosquitto on 127.0.0.1:$PORT" "$PIDFILE" port_open "$PORT"; }
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac

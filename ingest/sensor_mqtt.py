@@ -1,0 +1,105 @@
+"""MQTT sensor ingest: subscribe, validate each message, hand good readings on.
+
+paho-mqtt runs its network loop on its own thread and reconnects with backoff by
+itself; a malformed message goes to the dead-letter sink and never stops the loop.
+The client subscribes again on every (re)connect, so a broker restart loses only what
+was published while it was down (QoS 1 with a persistent session keeps even that
+when the broker persists sessions).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+
+from crowdwatch.config import MqttSensorConfig
+from crowdwatch.events import EventError, SensorEvent
+from crowdwatch.ingest.sensor_messages import SensorMessageParser
+
+log = logging.getLogger("crowdwatch.sensors.mqtt")
+
+Reject = Callable[[str, str, str, bytes | str | None], None]
+
+
+def topic_sensor(pattern: str, topic: str) -> str | None:
+    """The topic level matching the pattern's first ``+`` (the sensor id), if any."""
+    levels = topic.split("/")
+    for i, part in enumerate(pattern.split("/")):
+        if part == "+":
+            return levels[i] if i < len(levels) else None
+        if part == "#":
+            return None
+    return None
+
+
+class MqttSensorListener:
+    def __init__(self, cfg: MqttSensorConfig, parser: SensorMessageParser,
+                 emit: Callable[[SensorEvent], None], reject: Reject, site: str,
+                 max_bytes: int = 65536) -> None:
+        self.cfg = cfg
+        self.parser = parser
+        self.emit = emit
+        self.reject = reject
+        self.max_bytes = max_bytes
+        self.connected = False
+        self.received = 0
+        client_id = cfg.client_id or f"crowdwatch-{site}-{os.getpid()}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False)
+        user = os.environ.get(cfg.username_env) if cfg.username_env else None
+        password = os.environ.get(cfg.password_env) if cfg.password_env else None
+        if cfg.username_env and not user:
+            raise ValueError(f"sensors.mqtt: environment variable {cfg.username_env} is not set")
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.reconnect_delay_set(max(1, int(cfg.reconnect.initial)),
+                                        max(1, int(cfg.reconnect.max)))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    @property
+    def where(self) -> str:
+        return f"mqtt://{self.cfg.host}:{self.cfg.port}"
+
+    def start(self) -> None:
+        # connect_async: a broker that is down at start-up is retried by the loop.
+        self.client.connect_async(self.cfg.host, self.cfg.port, int(self.cfg.keepalive))
+        self.client.loop_start()
+        log.info("subscribing to %s on %s", self.cfg.topic, self.where)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("MQTT broker %s refused the connection: %s; check sensors.mqtt "
+                      "credentials", self.where, reason_code, extra={"broker": self.where})
+            return
+        self.connected = True
+        client.subscribe(self.cfg.topic, qos=self.cfg.qos)
+        log.info("connected to MQTT broker %s", self.where, extra={"broker": self.where})
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected = False
+        log.warning("MQTT broker %s disconnected (%s); reconnecting with backoff", self.where,
+                    reason_code, extra={"broker": self.where})
+
+    def _on_message(self, client, userdata, message) -> None:
+        source = f"mqtt:{message.topic}"
+        payload = message.payload
+        try:
+            if len(payload) > self.max_bytes:
+                raise EventError("oversized", f"{len(payload)} bytes > {self.max_bytes}")
+            event = self.parser.reading(self.parser.decode(payload),
+                                        topic_sensor(self.cfg.topic, message.topic), time.time())
+        except EventError as exc:
+            self.reject(source, exc.reason, exc.detail, payload)
+            return
+        self.received += 1
+        self.emit(event)
