@@ -23,15 +23,18 @@ def scrape(port: int) -> str:
 
 
 def metric_value(port: int, name: str, **labels: str) -> float:
-    """One sample from a /metrics endpoint; 0 when absent or not serving (yet)."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    """One sample from a /metrics endpoint (labels in any order); 0 when absent or not
+    serving (yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         text = scrape(port)
     except OSError:
         return 0.0
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{want}}} " if want else f"{name} "):
-            return float(line.split()[-1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 

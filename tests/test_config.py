@@ -109,3 +109,44 @@ def test_cli_check_exit_codes(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check",
                               str(tmp_path / "nope.yaml")], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+SENSORS = textwrap.dedent("""\
+    site: {name: sensors-only}
+    sensors:
+      zones:
+        - {id: square}
+      devices:
+        - {id: door-1, zone: square}
+        - {id: door-2, zone: plaza}
+    rules:
+      - {kind: density, zone: square, warn: 2}
+      - {kind: sensor_silent, sensor: door-9}
+      - {kind: disagreement, zone: square, sensor: door-1}
+    """)
+
+
+def test_sensor_references_are_checked_with_lines():
+    found = {(p.path, p.line): p.message for p in problems_of(SENSORS)}
+    assert found[("sensors.devices[1].zone", 7)] == "no zone with id 'plaza'"
+    assert "area_m2" in found[("rules[0].zone", 9)]
+    assert found[("rules[1].sensor", 10)] == "no sensor with id 'door-9'"
+    assert found[("rules[2].zone", 11)] == "no camera zone with id 'square'"
+
+
+def test_a_config_needs_a_camera_or_a_sensor():
+    assert "nothing to watch" in str(problems_of("site: {name: empty}\n")[0])
+
+
+def test_sensor_only_config_and_rule_source_resolve():
+    config = parse_config(textwrap.dedent("""\
+        sensors:
+          zones: [{id: square, area_m2: 50}]
+          devices: [{id: door-1, zone: square}]
+        rules:
+          - {kind: density, zone: square, warn: 2}
+          - {kind: forecast, zone: square, metric: count, threshold: 40}
+        """))
+    assert config.cameras == [] and config.zone_source("square") == "sensor"
+    problems = problems_of(GOOD.replace("clear_for: 1m}", "clear_for: 1m, source: sensor}"))
+    assert problems[0].path == "rules[0].source" and "no sensor" in problems[0].message

@@ -24,6 +24,9 @@ start() {
   mkdir -p "$DIR"
   {
     echo "listener $PORT 127.0.0.1"
+    # Keep the caller's user: started as root, mosquitto would otherwise switch to its own
+    # user, which cannot read a password file in a private temp folder.
+    echo "user $(id -un)"
     echo "persistence false"
     echo "log_dest stderr"
     echo "log_type error"
@@ -39,8 +42,6 @@ start() {
     : > "$DIR/passwords"
     chmod 600 "$DIR/passwords"
     mosquitto_passwd -b "$DIR/passwords" "$CROWDWATCH_MQTT_USER" "${CROWDWATCH_MQTT_PASSWORD:?set CROWDWATCH_MQTT_PASSWORD}"
-    # Started as root, mosquitto drops to its own user, which must read the file.
-    if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1; then chown mosquitto "$DIR/passwords"; fi
   fi
   mosquitto -c "$DIR/mosquitto.conf" > "$DIR/mosquitto.log" 2>&1 &
   echo $! > "$PIDFILE"
