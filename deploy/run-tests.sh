@@ -16,6 +16,7 @@ fi
 bash deploy/prometheus/local.sh install
 bash deploy/rtsp/install.sh
 bash deploy/alertmanager/local.sh install
+bash deploy/mosquitto/local.sh install
 bash deploy/kafka/local.sh resolve    # Kafka jars from Maven Central, cached outside the repo
 
 SERVICES=()          # long-lived services for the whole run: scripts with start|stop

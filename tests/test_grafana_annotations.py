@@ -58,7 +58,7 @@ class FakeGrafana:
                 else:
                     self._reply(404, {"message": "not found"})
 
-            do_POST = do_PATCH = _handle  # noqa: N815 - http.server naming
+            do_POST = do_PATCH = _handle
 
             def log_message(self, *args) -> None:
                 pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_akl_table_reads_as_hourly_readings_in_local_time(shared_data, tmp_path)
     assert courthouse[0].value == 4.0 and courthouse[0].zone_id == "zone-1-courthouse-lane"
     # Hours 0-5 listed under a date are that night (the next calendar day): time only grows.
     stamps = [e.ts for e in courthouse]
-    assert all(b - a == 3600 for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b - a == 3600 for a, b in itertools.pairwise(stamps))
     # Empty cells are gaps, not zeros: the two sensors that start in 2022 send nothing.
     assert not [e for e in first if e.sensor_id.startswith("188-quay-street")]
     assert rejected == []

@@ -136,7 +136,7 @@ def test_http_and_mqtt_readings_reach_the_rules_and_bad_ones_the_dead_letter_fil
         assert proc.poll() is None  # bad input never stopped ingest
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert TOKEN not in err and MQTT_PASSWORD not in err
 
