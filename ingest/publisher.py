@@ -1,8 +1,10 @@
-"""`crowdwatch ingest`: cameras → CountEvent/CameraHealth → Kafka.
+"""`crowdwatch ingest`: cameras and sensors → CountEvent/CameraHealth/SensorEvent → Kafka.
 
 Camera threads hand events to one asyncio loop that publishes them with an
 idempotent, acks=all producer, counts keyed by zone and health keyed by camera, so
-every zone's events land in one partition in order. While the broker is away events
+every zone's events land in one partition in order; sensor readings are keyed by their
+zone (or sensor id). Rejected sensor messages go to the dead-letter topic with the
+reason. While the broker is away events
 wait in a bounded buffer and are re-sent when it returns; only when that buffer is
 full are the oldest dropped (and counted).
 """
@@ -20,12 +22,26 @@ from collections import deque
 from aiokafka.errors import KafkaError
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CameraHealth, CountEvent, event_to_json
+from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json, iso
 from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.ingest.sensors import sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.kafka_io import Topics, ensure_topics, make_producer
 
 log = logging.getLogger("crowdwatch.ingest")
+
+
+class DeadLetter:
+    """A rejected message on its way to the dead-letter topic (same body as the worker's)."""
+
+    TYPE = "deadletter"
+
+    def __init__(self, source: str, reason: str, detail: str, value: str) -> None:
+        self.source, self.reason, self.detail, self.value = source, reason, detail, value
+
+    def to_json(self) -> str:
+        return json.dumps({"reason": self.reason, "detail": self.detail, "source": self.source,
+                           "ts": iso(time.time()), "value": self.value})
 
 
 class Publisher:
@@ -49,8 +65,21 @@ class Publisher:
     def route(self, event: object) -> tuple[str, bytes]:
         if isinstance(event, CountEvent):
             return self.topics.counts, event.zone_id.encode()
+        if isinstance(event, SensorEvent):
+            return self.topics.sensors, event.key.encode()
+        if isinstance(event, DeadLetter):
+            return self.topics.deadletter, event.source.encode()
         assert isinstance(event, CameraHealth)
         return self.topics.health, event.camera_id.encode()
+
+    def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None) -> None:
+        """Sensor listeners' rejections: counted, logged, and sent to the dead-letter topic."""
+        self.metrics.deadletter_total.labels(reason=reason).inc()
+        log.warning("rejected a message from %s (%s: %s)", source, reason, detail,
+                    extra={"source": source, "reason": reason})
+        if isinstance(raw, bytes):
+            raw = raw[:1024].decode("utf-8", "replace")
+        self.enqueue(DeadLetter(source, reason, detail[:500], (raw or "")[:1024]))
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = make_producer(self.config.kafka)
@@ -69,8 +98,9 @@ class Publisher:
                     futures = []
                     for event in batch:
                         topic, key = self.route(event)
-                        futures.append(await producer.send(topic, event_to_json(event).encode(),
-                                                           key=key))
+                        body = (event.to_json() if isinstance(event, DeadLetter)
+                                else event_to_json(event))
+                        futures.append(await producer.send(topic, body.encode(), key=key))
                     await asyncio.gather(*futures)
                     self.sent += len(batch)
                     for event in batch:
@@ -113,19 +143,27 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
         def emit(event: object) -> None:
             loop.call_soon_threadsafe(publisher.enqueue, event)
 
+        def reject(*args) -> None:
+            loop.call_soon_threadsafe(publisher.reject, *args)
+
         workers = [CameraWorker(cam, emit, metrics, thread_stop, realtime=realtime)
                    for cam in config.cameras]
+        sensors = sensor_listeners(config, emit, reject, config.kafka.max_message_bytes)
         metrics.describe_config(config)
         for w in workers:
             w.start()
+        for listener in sensors:
+            listener.start()
         task = asyncio.create_task(publisher.run(stop))
         started = time.monotonic()
         while not stop.is_set():
             if duration is not None and time.monotonic() - started >= duration:
                 break
-            if not any(w.is_alive() for w in workers):
+            if not sensors and not any(w.is_alive() for w in workers):
                 break
             await asyncio.sleep(0.2)
+        for listener in sensors:
+            listener.stop()
         thread_stop.set()
         for w in workers:
             await asyncio.to_thread(w.join, 5.0)

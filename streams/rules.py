@@ -288,11 +288,13 @@ def state_to_dict(state: object) -> dict:
 
 
 def state_from_dict(data: dict) -> object:
+    from dataclasses import is_dataclass
+
     from crowdwatch.streams import sensor_rules, trend_rules
 
     for module in (trend_rules, sensor_rules):
         cls = getattr(module, data["t"], None)
-        if isinstance(cls, type) and data["t"].endswith("State"):
+        if isinstance(cls, type) and is_dataclass(cls):
             return cls(**{k: v for k, v in data.items() if k != "t"})
     if data["t"] == "threshold":
         return ThresholdState(list(data["times"]), list(data["values"]), data["last_ts"],

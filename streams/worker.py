@@ -18,7 +18,14 @@ from typing import Any
 import faust
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CameraHealth, CountEvent, EventError, event_from_json, event_to_json
+from crowdwatch.events import (
+    CameraHealth,
+    CountEvent,
+    EventError,
+    SensorEvent,
+    event_from_json,
+    event_to_json,
+)
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.engine import RuleEngine
 from crowdwatch.streams.kafka_io import Topics, bootstrap, ensure_topics
@@ -82,6 +89,7 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
     raw = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
     counts_topic = app.topic(topics.counts, **raw)
     health_topic = app.topic(topics.health, **raw)
+    sensors_topic = app.topic(topics.sensors, **raw)
     alerts_topic = app.topic(topics.alerts, **raw)
     dead_topic = app.topic(topics.deadletter, **raw)
     # Keys and values go through the app's default (JSON) serializers.
@@ -126,6 +134,8 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
             metrics.events_total.labels(type=parsed.TYPE).inc()
             if isinstance(parsed, CountEvent):
                 metrics.capture_to_event.observe(max(0.0, time.time() - parsed.ts))
+            elif isinstance(parsed, SensorEvent):
+                metrics.observe_sensor(parsed)
             await publish(engine.handle(parsed))
             yield parsed
 
@@ -139,6 +149,11 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
         async for item in handle(stream, CameraHealth):
             yield item
 
+    @app.agent(sensors_topic)
+    async def sensors(stream: Any) -> Any:
+        async for item in handle(stream, SensorEvent):
+            yield item
+
     @app.timer(interval=config.engine.tick)
     async def tick() -> None:
         await publish(engine.tick(time.time()))
@@ -149,7 +164,7 @@ def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics
         total = 0
         try:
             for tp in app.consumer.assignment():
-                if tp.topic not in (topics.counts, topics.health):
+                if tp.topic not in (topics.counts, topics.health, topics.sensors):
                     continue
                 high = app.consumer.highwater(tp)
                 if high is None:

@@ -336,3 +336,68 @@ def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
         return len(seen)
 
     assert asyncio.run(distinct_in_topic()) == published["count"]
+
+
+@pytest.mark.slow
+def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tmp_path):
+    """`crowdwatch ingest` takes HTTP readings and publishes them; the worker's rules fire."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    http_port = free_port()
+    data = {"site": {"name": "kafka-test"},
+            "sensors": {"zones": [{"id": "concourse"}],
+                        "devices": [{"id": "gate-1", "zone": "concourse"},
+                                    {"id": "gate-2", "zone": "concourse"}],
+                        "http": {"port": http_port, "token_env": "TEST_SENSOR_TOKEN"}},
+            "rules": [{"kind": "count", "zone": "concourse", "warn": 100, "for": 0,
+                       "window": 1, "statistic": "max", "clear_for": 0}],
+            "alerts": {"console": False}, "engine": {"tick": "0.5s"}, "metrics": {"port": 0},
+            "kafka": {"bootstrap": broker["bootstrap"], "topic_prefix": prefix,
+                      "partitions": 2, "group": f"{prefix}-workers"}}
+    path = tmp_path / "sensors.yaml"
+    path.write_text(json.dumps(data))
+    worker = start_and_wait(path, tmp_path, "w1")
+    env = {**os.environ, "TEST_SENSOR_TOKEN": "tok"}
+    ingest = subprocess.Popen([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
+                               str(path), "--duration", "60"], env=env, cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def post(body: list) -> int:
+        import urllib.request
+
+        req = urllib.request.Request(f"http://127.0.0.1:{http_port}/v1/sensors",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": "Bearer tok",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except OSError:
+            return 0
+
+    try:
+        now = time.time()
+        wait_for(lambda: post([{"sensor_id": "gate-1", "value": 60, "ts": now}]) == 200, 30,
+                 "the ingest sensor endpoint")
+        assert post([{"sensor_id": "gate-2", "value": 70, "ts": now + 1},
+                     {"sensor_id": "gate-2", "value": None}]) == 200
+        (alert,) = wait_for(lambda: worker.alerts(), 60, "the worker's alert")
+        assert alert["rule"] == "count" and alert["value"] == 130.0  # 60 + 70, summed per zone
+        assert worker.metric("crowdwatch_events_total", type="sensor") == 2
+    finally:
+        ingest.send_signal(signal.SIGTERM)
+        ingest.communicate(timeout=30)
+        worker.stop()
+
+    async def read_deadletters() -> list[dict]:
+        consumer = AIOKafkaConsumer(f"{prefix}.deadletter", bootstrap_servers=broker["bootstrap"],
+                                    auto_offset_reset="earliest", group_id=f"{prefix}-check")
+        await consumer.start()
+        try:
+            batch = await consumer.getmany(timeout_ms=10000)
+            return [json.loads(m.value) for msgs in batch.values() for m in msgs]
+        finally:
+            await consumer.stop()
+
+    (dead,) = asyncio.run(read_deadletters())
+    assert dead["reason"] == "bad_field" and dead["source"].startswith("http:")
+    assert '"value": null' in dead["value"]

@@ -151,10 +151,15 @@ def test_without_inhibition_the_dark_frames_would_have_cleared_it():
 def test_sensor_rule_state_survives_a_table_round_trip():
     from crowdwatch.streams.rules import state_from_dict, state_to_dict
 
-    rules = [{"kind": "disagreement", "zone": "gate", "sensor": "gate-counter"}]
+    rules = [{"kind": "disagreement", "zone": "gate", "sensor": "gate-counter"},
+             {"kind": "count", "zone": "square", "warn": 5},
+             {"kind": "sensor_silent", "after": 60}]
     engine = RuleEngine(config(rules), start_ts=T0)
     engine.handle(CountEvent("cam", "gate", T0, 10.0))
     engine.handle(SensorEvent("gate-counter", T0 + 1, "occupancy", 30.0, "gate"))
+    engine.handle(SensorEvent("door-a", T0 + 1, "counter", 3.0, "square"))
+    kinds = {type(v).__name__ for v in engine.store.values()}
+    assert {"DisagreementState", "SensorReading", "ThresholdState", "OfflineState"} <= kinds
     for key, value in list(engine.store.items()):
         if not isinstance(value, bool):
             assert state_from_dict(state_to_dict(value)) == value, key
