@@ -106,3 +106,17 @@ def test_sim_is_deterministic_and_scripted():
     assert min(counts[:10]) <= 8 and max(counts) >= 40  # quiet, then a surge
     with pytest.raises(ValueError, match="unknown sim parameter"):
         SimParams.from_url("sim://school-gate?crowd=9")
+
+
+def test_order_statistic_matches_a_full_sort():
+    import numpy as np
+
+    from crowdwatch.detectors.background import order_statistic_u8
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 60):
+        frames = [rng.integers(0, 256, (9, 11, 3), dtype=np.uint8) for _ in range(n)]
+        frames[0][0, 0, 0] = 255  # extremes included
+        stack = np.sort(np.stack(frames), axis=0)
+        for k in {0, n // 2, n - 1}:
+            assert np.array_equal(order_statistic_u8(frames, k), stack[k])
