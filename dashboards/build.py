@@ -25,6 +25,7 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.builders.common import GraphThresholdsStyleConfig
 from grafana_foundation_sdk.builders.dashboard import (
     AnnotationQuery,
+    AnnotationTarget,
     Dashboard,
     DashboardLink,
     QueryVariable,
@@ -117,6 +118,14 @@ def alert_annotation() -> AnnotationQuery:
             .expr(f"changes(crowdwatch_alert_active{{{SITE}, {ZONE}}}[1m]) > 0"))
 
 
+def grafana_annotation() -> AnnotationQuery:
+    """Alert regions written by the Grafana annotation sink (tags crowdwatch + zone)."""
+    target = AnnotationTarget().tags(["crowdwatch", "zone:$zone"]).match_any(False).limit(500)
+    target._internal.type_val = "tags"  # the builder has no setter for the query type
+    return (AnnotationQuery().name("crowdwatch alert regions").enable(True).icon_color("orange")
+            .datasource(DataSourceRef(type_val="grafana", uid="-- Grafana --")).target(target))
+
+
 def dashboard(key: str, title: str, description: str, config: CrowdwatchConfig,
               variables: list[QueryVariable]) -> Dashboard:
     """What every crowdwatch dashboard shares: uid, tag, refresh, time, links, variables."""
@@ -182,6 +191,16 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
         .with_target(query(f"crowdwatch_camera_up{{{SITE}, {CAMERA}}}", "{{camera}}"))
         .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
             [Threshold(value=None, color="red"), Threshold(value=1, color="green")])))
+    d = d.with_panel(
+        stat.Panel().title("Zones withheld (camera offline or untrustworthy)").height(5).span(6)
+        .description("Their counts are blank and their alerts cannot clear until the camera "
+                     "is back (inhibition).")
+        .with_target(query(f"sum(crowdwatch_zone_inhibited{{{SITE}, {ZONE}}}) or vector(0)",
+                           instant=True))
+        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="green"), Threshold(value=1, color="orange")])))
+    if config.sensors.devices:
+        d = sensor_panels(config, d)
     if any(z.lat is not None and z.lon is not None for c in config.cameras for z in c.zones):
         d = d.with_panel(
             geomap.Panel().title("Zones on the map (density)").height(10).span(24)
@@ -193,12 +212,30 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
     return d
 
 
+def sensor_panels(config: CrowdwatchConfig, d: Dashboard) -> Dashboard:
+    """Sensor readings and how long each sensor has been silent (sites with sensors)."""
+    silent_after = min((r.after for r in config.rules if r.kind == "sensor_silent"),
+                       default=900.0)
+    d = d.with_panel(series_panel(
+        "Sensor readings", 12,
+        query(f"crowdwatch_sensor_value{{{SITE}}}", "{{sensor}} ({{zone}})")))
+    return d.with_panel(
+        bargauge.Panel().title("Seconds since each sensor's last reading").height(8).span(12)
+        .with_target(query(f"sort_desc(time() - max by (sensor) "
+                           f"(crowdwatch_sensor_last_reading_timestamp_seconds{{{SITE}}}))",
+                           "{{sensor}}", instant=True))
+        .unit("s").min(0).thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+            [Threshold(value=None, color="green"), Threshold(value=silent_after, color="red")])))
+
+
 def zone_detail(config: CrowdwatchConfig) -> Dashboard:
     density = levels(config, "density")
     dashed = GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED)
     d = dashboard("zone", "crowdwatch: zone detail",
                   "One zone: count, density, short-term forecast, levels, alerts.",
                   config, [site_var(), zone_var(multi=False)]).annotation(alert_annotation())
+    if config.alerts.grafana is not None:
+        d = d.annotation(grafana_annotation())
     people = (timeseries.Panel().title("People in zone").height(9).span(24)
               .with_target(query(f"crowdwatch_zone_people{{{SITE}, {ZONE}}}", "{{zone}}"))
               .unit("none").min(0))

@@ -73,6 +73,20 @@ def edge_step(st: object, ts: float, raised: bool, held: bool, fire_for: float,
     return ("resolved", starts)
 
 
+def push_window(times: list[float], values: list[float], ts: float, value: float,
+                span: float, keep_edge: bool = False) -> bool:
+    """Append a sample and drop those older than ``span`` (``keep_edge``: keep one exactly
+    ``span`` old). Returns False, changing nothing, for a late or replayed sample."""
+    if times and ts <= times[-1]:
+        return False
+    times.append(ts)
+    values.append(value)
+    cut = (bisect.bisect_left if keep_edge else bisect.bisect_right)(times, ts - span)
+    del times[:cut]
+    del values[:cut]
+    return True
+
+
 def window_statistic(values: list[float], statistic: str) -> float:
     if statistic == "mean":
         return sum(values) / len(values)
@@ -127,12 +141,7 @@ class ThresholdRule:
         if state.last_ts is not None and ts <= state.last_ts:
             return []  # late or replayed sample: the window already moved past it
         state.last_ts = ts
-        state.times.append(ts)
-        state.values.append(value)
-        cut = bisect.bisect_right(state.times, ts - self.cfg.window)
-        if cut:
-            del state.times[:cut]
-            del state.values[:cut]
+        push_window(state.times, state.values, ts, value, self.cfg.window)
         stat = window_statistic(state.values, self.cfg.statistic)
         out = []
         for level in self.levels:

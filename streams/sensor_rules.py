@@ -7,12 +7,17 @@ is exactly when on-call staff should not trust either number alone.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
 from crowdwatch.config import DisagreementRuleConfig, SensorSilentRuleConfig
 from crowdwatch.events import Alert, fingerprint
-from crowdwatch.streams.rules import OfflineState, SilenceRule, edge_step, window_statistic
+from crowdwatch.streams.rules import (
+    OfflineState,
+    SilenceRule,
+    edge_step,
+    push_window,
+    window_statistic,
+)
 
 
 @dataclass(slots=True)
@@ -82,13 +87,8 @@ class DisagreementRule:
         return abs(camera - sensor) / max(camera, sensor, self.cfg.min_level), camera, sensor
 
     def observe_camera(self, state: DisagreementState, ts: float, count: float) -> list[Alert]:
-        if state.times and ts <= state.times[-1]:
+        if not push_window(state.times, state.counts, ts, count, self.cfg.window):
             return []
-        state.times.append(ts)
-        state.counts.append(count)
-        cut = bisect.bisect_right(state.times, ts - self.cfg.window)
-        del state.times[:cut]
-        del state.counts[:cut]
         return self._evaluate(state, ts)
 
     def observe_sensor(self, state: DisagreementState, ts: float, value: float) -> list[Alert]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from crowdwatch.config import ForecastRuleConfig, SurgeRuleConfig
 from crowdwatch.events import Alert, CountEvent, fingerprint
-from crowdwatch.streams.rules import edge_step, window_statistic
+from crowdwatch.streams.rules import edge_step, push_window, window_statistic
 
 
 class _ZoneTrendRule:
@@ -62,13 +62,9 @@ class SurgeRule(_ZoneTrendRule):
         return (end - start) / ((t[-1] - t[0]) / 60.0)
 
     def observe(self, state: SurgeState, ts: float, value: float) -> list[Alert]:
-        if state.times and ts <= state.times[-1]:
+        if not push_window(state.times, state.values, ts, value, self.cfg.window,
+                           keep_edge=True):
             return []
-        state.times.append(ts)
-        state.values.append(value)
-        cut = bisect.bisect_left(state.times, ts - self.cfg.window)
-        del state.times[:cut]
-        del state.values[:cut]
         rise = self.rise_per_min(state)
         if rise is None:
             return []

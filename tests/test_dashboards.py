@@ -19,8 +19,9 @@ from typing import ClassVar
 import pytest
 import yaml
 
+from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.dashboards.build import DATASOURCE_UID, build_all, panel_queries
-from crowdwatch.demo import DEMO_ZONE, demo_config
+from crowdwatch.demo import DEMO_ZONE, demo_config, demo_config_dict
 from tests.helpers import free_port, scrape, wait_for
 from tests.test_demo_e2e import start_run, wait_for_metric
 
@@ -65,14 +66,43 @@ def test_build_writes_dashboards_and_provisioning(tmp_path):
     assert any(p["type"] == "geomap" for p in models["overview"]["panels"])
 
 
+def live_config(metrics_port: int, sensor_port: int) -> dict:
+    """The demo plus a door counter that posts over HTTP, so sensor panels have data."""
+    config = demo_config_dict(metrics_port)
+    config["sensors"] = {"zones": [{"id": "plaza"}],
+                         "devices": [{"id": "door-1", "zone": "plaza"}],
+                         "http": {"port": sensor_port, "token_env": "CW_TEST_SENSOR_TOKEN"}}
+    config["rules"].append({"kind": "sensor_silent", "after": "60s"})
+    return config
+
+
+def post_readings(port: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        body = json.dumps({"sensor_id": "door-1", "value": 12}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/sensors", data=body, method="POST",
+            headers={"Authorization": "Bearer dash-token", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=2).read()
+        except OSError:
+            pass  # not listening yet
+
+
 @pytest.fixture(scope="module")
 def live_prometheus(tmp_path_factory):
-    """crowdwatch run (demo) scraped every second by a real Prometheus on loopback."""
+    """crowdwatch run (demo + a sensor) scraped every second by a real Prometheus."""
     if shutil.which("prometheus") is None:
         pytest.fail("prometheus is not installed: run deploy/prometheus/local.sh install")
     workdir = tmp_path_factory.mktemp("live")
-    cw_port, prom_port = free_port(), free_port()
-    run = start_run(workdir, "--duration", "120", "--metrics-port", str(cw_port))
+    cw_port, prom_port, sensor_port = free_port(), free_port(), free_port()
+    config_path = workdir / "live.yaml"
+    config_path.write_text(json.dumps(live_config(cw_port, sensor_port)))
+    os.environ["CW_TEST_SENSOR_TOKEN"] = "dash-token"
+    run = start_run(workdir, "--config", str(config_path), "--duration", "120")
+    stop_posting = threading.Event()
+    poster = threading.Thread(target=post_readings, args=(sensor_port, stop_posting),
+                              daemon=True)
+    poster.start()
     env = {**os.environ, "CROWDWATCH_PROM_PORT": str(prom_port),
            "CROWDWATCH_PROM_TARGETS": f"127.0.0.1:{cw_port}", "CROWDWATCH_PROM_SITE": SITE,
            "CROWDWATCH_PROM_DIR": str(workdir / "prom")}
@@ -81,8 +111,11 @@ def live_prometheus(tmp_path_factory):
     assert started.returncode == 0, started.stderr + started.stdout
     try:
         wait_for_metric(run, cw_port, "crowdwatch_zone_people", timeout=20)
-        yield {"prom": f"http://127.0.0.1:{prom_port}", "cw_port": cw_port, "run": run}
+        yield {"prom": f"http://127.0.0.1:{prom_port}", "cw_port": cw_port, "run": run,
+               "config": CrowdwatchConfig.model_validate(live_config(cw_port, sensor_port))}
     finally:
+        stop_posting.set()
+        os.environ.pop("CW_TEST_SENSOR_TOKEN", None)
         subprocess.run(["bash", str(PROM_SCRIPT), "stop"], env=env, check=False,
                        capture_output=True)
         run.terminate()
@@ -108,7 +141,11 @@ def test_every_panel_query_returns_data(live_prometheus):
     now = time.time()
     empty = []
     checked = 0
-    for name, model in build_all(demo_config()).items():
+    models = build_all(live_prometheus["config"])
+    titles = [p["title"] for p in models["overview"]["panels"]]
+    assert "Sensor readings" in titles and "Zones withheld (camera offline or untrustworthy)" in \
+        titles
+    for name, model in models.items():
         for title, expr in panel_queries(model):
             q = substitute(expr)
             data = prom_get(base, "/api/v1/query_range", query=q, start=now - 60, end=now,
@@ -123,6 +160,8 @@ def test_every_panel_query_returns_data(live_prometheus):
                               **{"match[]": substitute(m.group(1))})
             assert values, f"{name}: variable {variable['name']} has no values"
         for annotation in model.get("annotations", {}).get("list", []):
+            if annotation["datasource"]["type"] != "prometheus":
+                continue  # Grafana's own annotations (checked in the build test)
             data = prom_get(base, "/api/v1/query_range", query=substitute(annotation["expr"]),
                             start=now - 90, end=now, step=2)
             assert data["result"], f"{name}: annotation {annotation['name']} found no alert"
@@ -235,3 +274,22 @@ def test_push_uses_grafana_api_with_token_from_env(tmp_path):
         assert res.returncode == 1 and "failed" in res.stderr and "Traceback" not in res.stderr
     finally:
         server.shutdown()
+
+
+def test_optional_panels_follow_the_config():
+    plain = build_all(demo_config())
+    assert not [p for p in plain["overview"]["panels"] if "Sensor" in p["title"]]
+    assert len(plain["zone"]["annotations"]["list"]) == 1
+    data = demo_config_dict()
+    data["alerts"] = {"grafana": {"url": "http://grafana:3000"}}
+    data["sensors"] = {"zones": [{"id": "plaza"}], "devices": [{"id": "d1", "zone": "plaza"}]}
+    data["rules"].append({"kind": "sensor_silent", "after": "10m"})
+    models = build_all(CrowdwatchConfig.model_validate(data))
+    (regions,) = [a for a in models["zone"]["annotations"]["list"]
+                  if a["datasource"]["type"] == "grafana"]
+    # The regions the Grafana annotation sink writes, selected by its tags.
+    assert regions["target"] == {"limit": 500, "matchAny": False, "type": "tags",
+                                 "tags": ["crowdwatch", "zone:$zone"]}
+    silence = next(p for p in models["overview"]["panels"] if "last reading" in p["title"])
+    steps = silence["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps[-1]["value"] == 600
