@@ -82,11 +82,6 @@ stop() { stop_pid "kafka on :$PORT" "$PIDFILE"; }
 
 status() { pid_status "kafka on 127.0.0.1:$PORT" "$PIDFILE" port_open "$PORT"; }
 
-case "${1:-}" in
-  resolve) resolve ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  clean) stop; rm -rf "$DIR" ;;
-  *) echo "usage: $0 resolve|start|stop|status|clean" >&2; exit 2 ;;
-esac
+clean() { stop; rm -rf "$DIR"; }
+
+COMMANDS="resolve start stop status clean" service_main "$@"

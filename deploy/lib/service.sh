@@ -56,3 +56,15 @@ apt_install() {
 stop_system_service() {
   (command -v systemctl >/dev/null && systemctl stop "$1" 2>/dev/null) || true
 }
+
+# service_main COMMAND...: run one of the script's commands (functions named alike);
+# the allowed ones are listed in $COMMANDS (default: install start stop status).
+service_main() {
+  local allowed="${COMMANDS:-install start stop status}"
+  if [ -n "${1:-}" ] && [[ " $allowed " == *" $1 "* ]]; then
+    "$1"
+  else
+    echo "usage: $0 ${allowed// /|}" >&2
+    exit 2
+  fi
+}

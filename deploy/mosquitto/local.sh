@@ -53,10 +53,4 @@ stop() { stop_pid "mosquitto on :$PORT" "$PIDFILE"; }
 
 status() { pid_status "mosquitto on 127.0.0.1:$PORT" "$PIDFILE" port_open "$PORT"; }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+service_main "$@"

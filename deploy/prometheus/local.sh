@@ -59,10 +59,4 @@ stop() { stop_pid "prometheus on :$PORT" "$PIDFILE"; }
 
 status() { pid_status "prometheus on 127.0.0.1:$PORT" "$PIDFILE"; }
 
-case "${1:-}" in
-  install) install ;;
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
-esac
+service_main "$@"
