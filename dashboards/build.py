@@ -69,6 +69,12 @@ def levels(config: CrowdwatchConfig, kind: str) -> Levels | None:
     return Levels(min(r.warn for r in rules), min(crit) if crit else None)
 
 
+def two_steps(below: str, at: float, above: str) -> ThresholdsConfig:
+    """One colour under ``at``, another from it up (stat panels: fine / look here)."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=None, color=below), Threshold(value=at, color=above)])
+
+
 def thresholds(lv: Levels | None) -> ThresholdsConfig:
     steps = [Threshold(value=None, color="green")]
     if lv is not None:
@@ -165,8 +171,7 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
     d = d.with_panel(
         stat.Panel().title("Alerts firing now").height(5).span(6)
         .with_target(query(f"sum(crowdwatch_alert_active{{{SITE}}})", instant=True))
-        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="green"), Threshold(value=1, color="red")])))
+        .thresholds(two_steps("green", 1, "red")))
     d = d.with_panel(
         stat.Panel().title("Cameras up").height(5).span(6)
         .with_target(query(f"sum(crowdwatch_camera_up{{{SITE}, {CAMERA}}})", instant=True)))
@@ -174,14 +179,12 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
         stat.Panel().title("Cameras down").height(5).span(6)
         .with_target(query(f"count(crowdwatch_camera_up{{{SITE}, {CAMERA}}} == 0) or vector(0)",
                            instant=True))
-        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="green"), Threshold(value=1, color="red")])))
+        .thresholds(two_steps("green", 1, "red")))
     d = d.with_panel(
         stat.Panel().title("Pipeline last event (s ago)").height(5).span(6)
         .with_target(query(f"time() - max(crowdwatch_last_event_timestamp_seconds{{{SITE}}})",
                            instant=True))
-        .unit("s").thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="green"), Threshold(value=30, color="red")])))
+        .unit("s").thresholds(two_steps("green", 30, "red")))
     d = d.with_panel(
         table.Panel().title("Alert states (1 = firing)").height(8).span(12)
         .with_target(query(f"max by (rule, zone, severity) (crowdwatch_alert_active{{{SITE}, "
@@ -189,16 +192,14 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
     d = d.with_panel(
         statetimeline.Panel().title("Camera health (1 = up)").height(8).span(12)
         .with_target(query(f"crowdwatch_camera_up{{{SITE}, {CAMERA}}}", "{{camera}}"))
-        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="red"), Threshold(value=1, color="green")])))
+        .thresholds(two_steps("red", 1, "green")))
     d = d.with_panel(
         stat.Panel().title("Zones withheld (camera offline or untrustworthy)").height(5).span(6)
         .description("Their counts are blank and their alerts cannot clear until the camera "
                      "is back (inhibition).")
         .with_target(query(f"sum(crowdwatch_zone_inhibited{{{SITE}, {ZONE}}}) or vector(0)",
                            instant=True))
-        .thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="green"), Threshold(value=1, color="orange")])))
+        .thresholds(two_steps("green", 1, "orange")))
     if config.sensors.devices:
         d = sensor_panels(config, d)
     if any(z.lat is not None and z.lon is not None for c in config.cameras for z in c.zones):
@@ -224,8 +225,7 @@ def sensor_panels(config: CrowdwatchConfig, d: Dashboard) -> Dashboard:
         .with_target(query(f"sort_desc(time() - max by (sensor) "
                            f"(crowdwatch_sensor_last_reading_timestamp_seconds{{{SITE}}}))",
                            "{{sensor}}", instant=True))
-        .unit("s").min(0).thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-            [Threshold(value=None, color="green"), Threshold(value=silent_after, color="red")])))
+        .unit("s").min(0).thresholds(two_steps("green", silent_after, "red")))
 
 
 def zone_detail(config: CrowdwatchConfig) -> Dashboard:
