@@ -29,6 +29,14 @@ def _load(path: str | None) -> CrowdwatchConfig:
     return load_config(path)
 
 
+def _load_for_alerts(path: str | None, alerts_jsonl: str | None) -> CrowdwatchConfig:
+    """The config, with ``--alerts-jsonl`` added as a JSONL sink when given."""
+    config = _load(path)
+    if alerts_jsonl:
+        config.alerts.jsonl = JsonlSinkConfig(path=alerts_jsonl)
+    return config
+
+
 def build_sinks(config: CrowdwatchConfig, metrics) -> list:
     """The notification sinks the config asks for."""
     from crowdwatch.streams.sinks import ConsoleSink, JsonlSink
@@ -61,9 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from crowdwatch.streams.embedded import EmbeddedRunner
     from crowdwatch.streams.sinks import Dispatcher
 
-    config = _load(args.config)
-    if args.alerts_jsonl:
-        config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
+    config = _load_for_alerts(args.config, args.alerts_jsonl)
     metrics = _metrics_for(config, args.metrics_port)
     if metrics is None:
         return 1
@@ -111,9 +117,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from crowdwatch.streams.sinks import Dispatcher
     from crowdwatch.streams.worker import run_worker
 
-    config = _load(args.config)
-    if args.alerts_jsonl:
-        config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
+    config = _load_for_alerts(args.config, args.alerts_jsonl)
     metrics = _metrics_for(config, args.metrics_port)
     if metrics is None:
         return 1
@@ -142,16 +146,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from crowdwatch.streams.replay import replay
     from crowdwatch.streams.sinks import Dispatcher
 
-    config = load_config(args.config)
-    if args.alerts_jsonl:
-        config.alerts.jsonl = JsonlSinkConfig(path=args.alerts_jsonl)
+    config = _load_for_alerts(args.config, args.alerts_jsonl)
     if args.quiet:
         config.alerts.console = False
     if args.speed < 0:
         raise UsageError("--speed must be >= 0 (0: as fast as possible)")
     metrics = Metrics(config.site.name)
-    deadletter = DeadLetterFile(args.deadletter or config.deadletter.path, metrics,
-                                config.deadletter.max_raw_bytes)
+    deadletter = DeadLetterFile.of(config.deadletter, metrics, args.deadletter)
     dispatcher = Dispatcher(build_sinks(config, metrics), metrics)
     feed = _feed(config, args.input, deadletter)
     bar = Progress(_estimated_events(args.input, config), "replay")
@@ -187,8 +188,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     sweep = Sweep.parse(args.sweep)
-    deadletter = DeadLetterFile(args.deadletter or config.deadletter.path,
-                                Metrics(config.site.name), config.deadletter.max_raw_bytes)
+    deadletter = DeadLetterFile.of(config.deadletter, Metrics(config.site.name), args.deadletter)
     bar = Progress(len(sweep.values), f"tune {sweep.param}")
 
     def progress(done: int, total: int) -> None:

@@ -14,10 +14,24 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from crowdwatch.config import DeadLetterConfig
 from crowdwatch.events import iso
 from crowdwatch.metrics import Metrics
 
 log = logging.getLogger("crowdwatch.deadletter")
+
+
+def note_rejection(metrics: Metrics, source: str, reason: str, detail: str,
+                   raw: bytes | str | None, max_bytes: int, kept_in: str) -> str | None:
+    """Count and log one rejected message; return its raw text cut to ``max_bytes``.
+
+    Shared by the dead-letter file (embedded) and the ingest publisher (Kafka topic)."""
+    metrics.deadletter_total.labels(reason=reason).inc()
+    log.warning("rejected a message from %s (%s: %s); kept in %s", source, reason, detail,
+                kept_in, extra={"source": source, "reason": reason})
+    if isinstance(raw, bytes):
+        return raw[:max_bytes].decode("utf-8", errors="replace")
+    return None if raw is None else raw[:max_bytes]
 
 
 class DeadLetterFile:
@@ -29,15 +43,18 @@ class DeadLetterFile:
         self._lock = threading.Lock()
         self.count = 0
 
+    @classmethod
+    def of(cls, config: DeadLetterConfig, metrics: Metrics,
+           path: str | None = None) -> DeadLetterFile:
+        """From the ``deadletter`` config section; ``path`` overrides its file."""
+        return cls(path or config.path, metrics, config.max_raw_bytes)
+
     def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None) -> None:
         """Record one rejected message; ``source`` says where it came from (topic, URL, line)."""
-        if isinstance(raw, bytes):
-            raw = raw[: self.max_raw_bytes].decode("utf-8", errors="replace")
-        elif raw is not None:
-            raw = raw[: self.max_raw_bytes]
+        raw = note_rejection(self.metrics, source, reason, detail, raw, self.max_raw_bytes,
+                             str(self.path))
         entry = {"ts": iso(time.time()), "source": source, "reason": reason, "detail": detail,
                  "raw": raw}
-        self.metrics.deadletter_total.labels(reason=reason).inc()
         with self._lock:
             self.count += 1
             if self._file is None:
@@ -45,8 +62,6 @@ class DeadLetterFile:
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
             self._file.flush()
-        log.warning("rejected a message from %s (%s: %s); kept in %s", source, reason, detail,
-                    self.path, extra={"source": source, "reason": reason})
 
     def close(self) -> None:
         with self._lock:

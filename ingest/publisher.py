@@ -22,6 +22,7 @@ from collections import deque
 from aiokafka.errors import KafkaError
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.deadletter import note_rejection
 from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json, iso
 from crowdwatch.ingest.camera import CameraWorker
 from crowdwatch.ingest.sensors import sensor_listeners
@@ -74,12 +75,9 @@ class Publisher:
 
     def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None) -> None:
         """Sensor listeners' rejections: counted, logged, and sent to the dead-letter topic."""
-        self.metrics.deadletter_total.labels(reason=reason).inc()
-        log.warning("rejected a message from %s (%s: %s)", source, reason, detail,
-                    extra={"source": source, "reason": reason})
-        if isinstance(raw, bytes):
-            raw = raw[:1024].decode("utf-8", "replace")
-        self.enqueue(DeadLetter(source, reason, detail[:500], (raw or "")[:1024]))
+        text = note_rejection(self.metrics, source, reason, detail, raw, 1024,
+                              self.topics.deadletter)
+        self.enqueue(DeadLetter(source, reason, detail[:500], text or ""))
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = make_producer(self.config.kafka)

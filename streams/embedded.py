@@ -47,8 +47,7 @@ class EmbeddedRunner:
             CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
             for cam in config.cameras
         ]
-        self.deadletter = DeadLetterFile(config.deadletter.path, metrics,
-                                         config.deadletter.max_raw_bytes)
+        self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
                                         config.kafka.max_message_bytes)
 
