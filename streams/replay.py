@@ -49,7 +49,7 @@ def replay(config: CrowdwatchConfig, events: Iterable[Any],
                 on_alert(alert)
 
     for n, event in enumerate(events, 1):
-        ts = _event_ts(event)
+        ts = event.ts
         if engine is None:
             engine = RuleEngine(config, start_ts=ts)
             result.first_ts, next_tick = ts, ts + tick
@@ -74,10 +74,6 @@ def replay(config: CrowdwatchConfig, events: Iterable[Any],
     return result
 
 
-def _event_ts(event: Any) -> float:
-    return event.ts
-
-
 def zone_series_recorder(zones: set[str], metric: str = "count") -> tuple[dict[str, list],
                                                                          Callable]:
     """An ``on_event`` hook that records each zone's count or density as rules see it."""
@@ -89,9 +85,7 @@ def zone_series_recorder(zones: set[str], metric: str = "count") -> tuple[dict[s
             value = event.density_ppm2 if metric == "density" else event.count
         elif isinstance(event, SensorEvent) and event.zone_id:
             zone = event.zone_id
-            value = engine.zone_value(zone, event.ts)
-            if metric == "density":
-                value = value / (engine.zone_area.get(zone) or float("nan"))
+            value = engine.as_metric(zone, engine.zone_value(zone, event.ts), metric)
         else:
             return
         if zone in zones and value is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.config import CrowdwatchConfig, rule_metric
 from crowdwatch.events import Alert
 from crowdwatch.streams.replay import replay, zone_series_recorder
 
@@ -185,10 +185,6 @@ def truth_level(config: CrowdwatchConfig, indexes: list[int], level: float | Non
     if rule.kind not in LEVEL_FIELD:
         raise ValueError(f"{rule.kind} rules have no level; give --level for the truth")
     return getattr(rule, LEVEL_FIELD[rule.kind])
-
-
-def rule_metric(rule: Any) -> str:
-    return rule.kind if rule.kind in ("count", "density") else rule.metric
 
 
 def tune(config: CrowdwatchConfig, load_events: Callable[[], Any], rule_spec: str,
