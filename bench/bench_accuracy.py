@@ -16,8 +16,8 @@ from pathlib import Path
 
 from benchutil import pin_one_core
 
-from crowdwatch.detectors.evaluate import EvalSetup, evaluate, make_zone, plot_report
 from crowdwatch.progress import Progress
+from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone, plot_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,9 +35,9 @@ from benchutil import pin_one_core
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.progress import Progress
-from crowdwatch.streams.recorded import RecordedFeed
-from crowdwatch.streams.replay import replay, zone_series_recorder
-from crowdwatch.streams.tune import find_peaks, score, zone_days
+from crowdwatch.tools.recorded import RecordedFeed
+from crowdwatch.tools.replay import replay, zone_series_recorder
+from crowdwatch.tools.tune import find_peaks, score, zone_days
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Pacific/Auckland"

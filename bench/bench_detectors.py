@@ -16,11 +16,11 @@ import numpy as np
 from benchutil import pin_one_core
 
 from crowdwatch.config import BackgroundDetectorConfig, HogDetectorConfig
-from crowdwatch.demo import demo_config
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.progress import Progress
+from crowdwatch.streams.runtime.demo import demo_config
 
 SEQUENCE = "sim://school-gate?people=80&period=45&seed=4242"
 DETECTORS = {

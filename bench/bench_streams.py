@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -34,9 +35,9 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CountEvent, event_to_json
 from crowdwatch.metrics import Metrics
 from crowdwatch.progress import Progress
-from crowdwatch.streams.embedded import EmbeddedRunner
-from crowdwatch.streams.engine import RuleEngine
-from crowdwatch.streams.sinks import Dispatcher
+from crowdwatch.streams.alerting.sinks import Dispatcher
+from crowdwatch.streams.rules.engine import RuleEngine
+from crowdwatch.streams.runtime.embedded import EmbeddedRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = 60
@@ -123,10 +124,8 @@ def bench_embedded_latency(config: CrowdwatchConfig, rate: float, seconds: float
     thread.start()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        try:
+        with contextlib.suppress(queue.Empty):
             runner._handle(runner.events.get(timeout=0.1))
-        except queue.Empty:
-            pass
     stop.set()
     lat.sort()
     return lat[int(0.99 * (len(lat) - 1))]

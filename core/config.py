@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (
@@ -18,9 +19,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializeAsAny,
+    TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
+
+from crowdwatch.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -30,7 +37,7 @@ def _parse_duration(value: Any) -> Any:
     """'10s', '2m', '500ms', '1h' or a bare number of seconds."""
     if isinstance(value, bool):
         # pydantic turns ValueError (not TypeError) into a located validation error
-        raise ValueError("expected a duration like '10s' or '2m'")  # noqa: TRY004
+        raise ValueError("expected a duration like '10s' or '2m'")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -51,7 +58,8 @@ class _Strict(BaseModel):
 
 
 class SiteConfig(_Strict):
-    name: str = Field("crowdwatch", title="Site name", description="Label on every metric and alert.")
+    name: str = Field("crowdwatch", title="Site name",
+                      description="Label on every metric and alert.")
     timezone: str = Field("UTC", description="IANA zone for human-facing times.")
 
 
@@ -145,108 +153,56 @@ class CameraConfig(_Strict):
 
 
 RuleSource = Literal["auto", "camera", "sensor"]
-_SOURCE_HELP = ("Where the zone's values come from: camera counts, sensor readings, or auto "
-                "(camera if a camera watches the zone, else its sensors).")
+Loc = tuple[str | int, ...]
+RULE_PLUGIN_GROUP = "crowdwatch.rules"
 
 
-class _ThresholdRule(_Strict):
-    zone: str = Field(description="Zone id this rule watches.")
-    source: RuleSource = Field("auto", description=_SOURCE_HELP)
-    warn: float = Field(gt=0)
-    critical: float | None = Field(None, gt=0)
-    for_: Seconds = Field(10.0, alias="for", description="Must hold this long before firing.")
-    clear_below: float | None = Field(None, ge=0, description="Hysteresis: clear under this.")
-    clear_for: Seconds = Field(30.0, description="Must stay under clear_below this long.")
-    window: Seconds = Field(10.0, gt=0, description="Window for the statistic.")
-    statistic: Literal["median", "p90", "mean", "max"] = "median"
+class RuleConfig(_Strict):
+    """What every rule's config shares. Each kind subclasses it in its own module of the
+    rule core (``crowdwatch.streams.rules.kinds``) and registers itself; this layer only
+    knows the base, so the foundation never imports the rules."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> _ThresholdRule:
-        if self.critical is not None and self.critical < self.warn:
-            raise ValueError(f"critical ({self.critical}) must be >= warn ({self.warn})")
-        if self.clear_below is not None and self.clear_below > self.warn:
-            raise ValueError(f"clear_below ({self.clear_below}) must be <= warn ({self.warn})")
-        return self
+    kind: str
+    id: Identifier | None = Field(
+        None, description="Stable rule id (state, alerts); default: derived from the kind, "
+        "what it watches and its settings, so reordering rules never changes it.")
+
+    def problems(self, site: CrowdwatchConfig) -> list[tuple[Loc, str]]:
+        """References that do not resolve against the rest of the site (field path, message)."""
+        return []
 
 
-class DensityRuleConfig(_ThresholdRule):
-    """Persons per m², on a calibrated zone."""
-
-    kind: Literal["density"]
+_RULE_MODELS: dict[str, type[RuleConfig]] = {}
+_RULES_ADAPTER: dict[tuple[type[RuleConfig], ...], TypeAdapter[Any]] = {}
 
 
-class CountRuleConfig(_ThresholdRule):
-    """People counted in the zone (no calibration needed)."""
-
-    kind: Literal["count"]
-
-
-class SurgeRuleConfig(_Strict):
-    """A fast rise: the zone's count (or density) grows faster than rise_per_min."""
-
-    kind: Literal["surge"]
-    zone: str
-    source: RuleSource = Field("auto", description=_SOURCE_HELP)
-    metric: Literal["count", "density"] = "count"
-    rise_per_min: float = Field(gt=0, description="Rise per minute that counts as a surge.")
-    window: Seconds = Field(60.0, gt=0, description="Span the rise is measured over.")
-    smooth: Seconds = Field(5.0, gt=0, description="Median over this at each end of the span.")
-    clear_for: Seconds = Field(30.0, description="Rise must stay under half the rate this long.")
-    severity: Literal["warning", "critical"] = "warning"
+def register_rule_model(model: type[RuleConfig]) -> None:
+    """Make a rule kind known to config validation (called by the kind's module)."""
+    kind = model.model_fields["kind"].annotation
+    names = get_args(kind)
+    if not names:
+        raise TypeError(f"{model.__name__}.kind must be a Literal of the kind's name")
+    for name in names:
+        _RULE_MODELS[name] = model
 
 
-class ForecastRuleConfig(_Strict):
-    """Early warning: Holt's linear trend predicts the zone crosses a level soon."""
-
-    kind: Literal["forecast"]
-    zone: str
-    source: RuleSource = Field("auto", description=_SOURCE_HELP)
-    metric: Literal["count", "density"] = "density"
-    threshold: float = Field(gt=0, description="The level whose crossing is forecast.")
-    horizon: Seconds = Field(60.0, gt=0, description="Warn this far ahead.")
-    alpha: float = Field(0.3, gt=0, le=1, description="Level smoothing (Holt).")
-    beta: float = Field(0.1, gt=0, le=1, description="Trend smoothing (Holt).")
-    for_: Seconds = Field(5.0, alias="for", description="Forecast must hold this long.")
-    clear_for: Seconds = Field(30.0, description="Forecast back under the level this long.")
+def rule_models() -> dict[str, type[RuleConfig]]:
+    """Rule kinds by name; loads the rule plug-ins (entry points) on first use."""
+    if not _RULE_MODELS:
+        for plugin in entry_points(group=RULE_PLUGIN_GROUP):
+            plugin.load()
+    return _RULE_MODELS
 
 
-class CameraOfflineRuleConfig(_Strict):
-    kind: Literal["camera_offline"]
-    camera: str | None = Field(None, description="Camera id; default: every camera.")
-    after: Seconds = Field(30.0, gt=0, description="No frames for this long raises the alert.")
-
-
-class SensorSilentRuleConfig(_Strict):
-    """A sensor that sends nothing for ``after`` raises a warning; its next reading clears it."""
-
-    kind: Literal["sensor_silent"]
-    sensor: str | None = Field(None, description="Sensor id; default: every configured sensor.")
-    after: Seconds = Field(900.0, gt=0, description="Silence this long raises the alert.")
-    severity: Literal["warning", "critical"] = "warning"
-
-
-class DisagreementRuleConfig(_Strict):
-    """A zone's camera count and its sensor reading drift apart: one of them is wrong."""
-
-    kind: Literal["disagreement"]
-    zone: str = Field(description="A camera zone that also has a sensor.")
-    sensor: str = Field(description="Sensor id whose (scaled) reading the camera should match.")
-    tolerance: float = Field(0.3, gt=0, description="Relative difference that counts as "
-                             "disagreeing: |camera - sensor| / max(camera, sensor, min_level).")
-    min_level: float = Field(5.0, gt=0, description="Floor of the denominator, so two small "
-                             "numbers (1 vs 3 people) never disagree by 200 %.")
-    window: Seconds = Field(60.0, gt=0, description="Camera counts are a median over this.")
-    max_age: Seconds = Field(120.0, gt=0, description="Sensor readings older than this are "
-                             "not compared (sensor_silent covers silence).")
-    for_: Seconds = Field(60.0, alias="for", description="Must disagree this long to fire.")
-    clear_for: Seconds = Field(60.0, description="Must agree this long to resolve.")
-
-
-RuleConfig = Annotated[
-    DensityRuleConfig | CountRuleConfig | SurgeRuleConfig | ForecastRuleConfig
-    | CameraOfflineRuleConfig | SensorSilentRuleConfig | DisagreementRuleConfig,
-    Field(discriminator="kind"),
-]
+def _rules_adapter() -> TypeAdapter[Any]:
+    models = tuple(dict.fromkeys(rule_models().values()))
+    adapter = _RULES_ADAPTER.get(models)
+    if adapter is None:
+        item: Any = (Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+                     if len(models) > 1 else models[0])
+        adapter = TypeAdapter(list[item])
+        _RULES_ADAPTER[models] = adapter
+    return adapter
 
 
 class JsonlSinkConfig(_Strict):
@@ -386,12 +342,20 @@ class CrowdwatchConfig(_Strict):
     site: SiteConfig = Field(default_factory=SiteConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)
-    rules: list[RuleConfig] = Field(default_factory=list)
+    rules: list[SerializeAsAny[RuleConfig]] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     deadletter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+
+    @field_validator("rules", mode="wrap")
+    @classmethod
+    def _rule_kinds(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Each rule validates against its own kind's model (from the registry)."""
+        if isinstance(value, list) and all(isinstance(r, RuleConfig) for r in value):
+            return handler(value)
+        return _rules_adapter().validate_python(value)
 
     @model_validator(mode="after")
     def _watches_something(self) -> CrowdwatchConfig:
@@ -424,7 +388,7 @@ class Problem:
         return f"{where}{self.path or '<root>'}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigFileError(ConfigError):
     """Every problem found in one configuration file."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
@@ -439,7 +403,8 @@ def load_config(path: str | Path) -> CrowdwatchConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), [Problem("", None, f"cannot read: {exc.strerror}")]) from None
+        problem = Problem("", None, f"cannot read: {exc.strerror}")
+        raise ConfigFileError(str(path), [problem]) from None
     return parse_config(text, str(path))
 
 
@@ -450,9 +415,9 @@ def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ConfigError(source, [Problem("", line, f"not valid YAML: {exc}")]) from None
+        raise ConfigFileError(source, [Problem("", line, f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
-        raise ConfigError(source, [Problem("", 1, "expected a mapping at the top level")])
+        raise ConfigFileError(source, [Problem("", 1, "expected a mapping at the top level")])
     try:
         config = CrowdwatchConfig.model_validate(data)
     except ValidationError as exc:
@@ -464,12 +429,12 @@ def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
                 message = "unknown key (not allowed here; check the spelling)"
             problems.append(Problem(_dotted(loc, node), _line_of(node, loc), message))
         problems.sort(key=lambda p: p.line or 0)
-        raise ConfigError(source, problems) from None
+        raise ConfigFileError(source, problems) from None
     problems = [
         Problem(_dotted(loc, node), _line_of(node, loc), msg) for loc, msg in _cross_check(config)
     ]
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigFileError(source, problems)
     return config
 
 
@@ -497,49 +462,9 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
         sensor_ids.add(dev.id)
         if dev.zone is not None and dev.zone not in seen_zones:
             found.append((("sensors", "devices", di, "zone"), f"no zone with id {dev.zone!r}"))
-    found += [((("rules", ri) + loc), msg) for ri, rule in enumerate(config.rules)
-              for loc, msg in _rule_problems(config, rule, seen_cams, sensor_ids)]
+    found += [(("rules", ri, *loc), msg) for ri, rule in enumerate(config.rules)
+              for loc, msg in rule.problems(config)]
     return found
-
-
-def rule_metric(rule: Any) -> str:
-    """What a zone rule reads: 'count' or 'density' (its kind, or its ``metric``)."""
-    return rule.kind if rule.kind in ("count", "density") else rule.metric
-
-
-def _rule_problems(config: CrowdwatchConfig, rule: Any, cameras: set[str],
-                   sensors: set[str]) -> list[tuple[tuple, str]]:
-    """References of one rule that do not resolve."""
-    zones, sensor_zones = config.zones(), config.sensor_zones()
-    if isinstance(rule, DensityRuleConfig | CountRuleConfig | SurgeRuleConfig
-                  | ForecastRuleConfig):
-        metric = rule_metric(rule)
-        source = config.zone_source(rule.zone, rule.source)
-        if rule.zone not in zones and rule.zone not in sensor_zones:
-            return [(("zone",), f"no zone with id {rule.zone!r}")]
-        if source == "camera" and rule.zone not in zones:
-            return [(("source",), f"no camera watches zone {rule.zone!r}")]
-        if source == "sensor" and not any(d.zone == rule.zone for d in config.sensors.devices):
-            return [(("source",), f"no sensor in sensors.devices reports zone {rule.zone!r}")]
-        if metric == "density":
-            if source == "camera" and zones[rule.zone][1].ground is None:
-                return [(("zone",), f"density needs zone {rule.zone!r} to have `ground`")]
-            if source == "sensor" and (rule.zone not in sensor_zones
-                                       or sensor_zones[rule.zone].area_m2 is None):
-                return [(("zone",), (f"density needs sensor zone {rule.zone!r} to have "
-                                    "`area_m2`"))]
-    elif isinstance(rule, CameraOfflineRuleConfig):
-        if rule.camera is not None and rule.camera not in cameras:
-            return [(("camera",), f"no camera with id {rule.camera!r}")]
-    elif isinstance(rule, SensorSilentRuleConfig):
-        if rule.sensor is not None and rule.sensor not in sensors:
-            return [(("sensor",), f"no sensor with id {rule.sensor!r}")]
-    elif isinstance(rule, DisagreementRuleConfig):
-        if rule.zone not in zones:
-            return [(("zone",), f"no camera zone with id {rule.zone!r}")]
-        if rule.sensor not in sensors:
-            return [(("sensor",), f"no sensor with id {rule.sensor!r}")]
-    return []
 
 
 def _walk(node: yaml.Node | None, loc: tuple) -> tuple[yaml.Node | None, list, int]:
@@ -573,12 +498,16 @@ def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
 def _dotted(loc: tuple, root: yaml.Node | None) -> str:
     """cameras[0].zones[1].polygon, without pydantic's union tags; keeps unknown keys."""
     _, used, last = _walk(root, loc)
-    tail = [p for p in loc[last + 1 :] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    tail = [p for p in loc[last + 1 :] if not (isinstance(p, str) and p in _union_tags())]
     out = ""
     for part in [*used, *tail]:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
-_UNION_TAGS = {"background", "hog", "density", "count", "surge", "forecast", "camera_offline",
-               "sensor_silent", "disagreement"}
+_DETECTOR_TAGS = {"background", "hog"}
+
+
+def _union_tags() -> set[str]:
+    """Discriminator values pydantic inserts into error paths (not keys of the file)."""
+    return _DETECTOR_TAGS | set(rule_models())

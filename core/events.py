@@ -14,12 +14,33 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
 
-HEALTH_STATES = ("up", "stale", "down", "tampered")
-ALERT_STATES = ("firing", "resolved")
+
+class HealthState(StrEnum):
+    """What a camera's health report says (equal to its wire string)."""
+
+    UP = "up"
+    STALE = "stale"
+    DOWN = "down"
+    TAMPERED = "tampered"
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+HEALTH_STATES = tuple(s.value for s in HealthState)
+ALERT_STATES = tuple(s.value for s in AlertState)
 
 
 class EventError(ValueError):
@@ -124,8 +145,8 @@ class Alert:
     fingerprint: str
     rule: str
     zone_id: str
-    severity: str
-    state: str
+    severity: Severity | str
+    state: AlertState | str
     starts_at: float
     value: float
     threshold: float
@@ -138,7 +159,7 @@ class Alert:
         return self.zone_id
 
 
-EVENT_TYPES: dict[str, type] = {
+EVENT_TYPES: dict[str, Any] = {
     cls.TYPE: cls for cls in (CountEvent, CameraHealth, SensorEvent, Alert)
 }
 
@@ -160,7 +181,7 @@ def event_to_json(event: Any) -> str:
     return json.dumps(event_to_dict(event), separators=(",", ":"), sort_keys=False)
 
 
-def event_from_dict(data: Any, expected: type | None = None) -> Any:
+def event_from_dict(data: Any, expected: Any = None) -> Any:
     """Validate a decoded message and build the event; raise :class:`EventError` if invalid."""
     if not isinstance(data, dict):
         raise EventError("not_an_object", f"expected a JSON object, got {type(data).__name__}")

@@ -6,7 +6,27 @@ never carry anything personal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from crowdwatch import __version__
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import SensorEvent
+
+
+class SeriesLike(Protocol):
+    """A label set a rule can raise (the rule core's RuleSeries)."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def threshold(self) -> float | None: ...
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DETECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -82,23 +102,13 @@ class Metrics:
         self.info = Gauge(
             "crowdwatch_build_info", "Always 1; labels say what runs.", ["site", "version"],
             registry=r)
-        from crowdwatch import __version__
-
         self.info.labels(site=site, version=__version__).set(1)
 
-    def describe_config(self, config) -> None:
+    def describe_config(self, config: CrowdwatchConfig,
+                        rule_series: Iterable[SeriesLike] = ()) -> None:
         """Publish what the config says (zones, thresholds) and zero every label set that
-        dashboards query, so panels show 0 rather than 'no data' before anything happens."""
-        from crowdwatch.config import (
-            CameraOfflineRuleConfig,
-            CountRuleConfig,
-            DensityRuleConfig,
-            DisagreementRuleConfig,
-            ForecastRuleConfig,
-            SensorSilentRuleConfig,
-            SurgeRuleConfig,
-        )
-
+        dashboards query, so panels show 0 rather than 'no data' before anything happens.
+        ``rule_series`` comes from the rules themselves (the runtime asks the rule core)."""
         for cam in config.cameras:
             self.frames_dropped.labels(camera=cam.id)
             self.frames_total.labels(camera=cam.id)
@@ -107,33 +117,15 @@ class Metrics:
                 lon = "" if zone.lon is None else f"{zone.lon:.6f}"
                 self.zone_info.labels(camera=cam.id, zone=zone.id, lat=lat, lon=lon).set(1)
                 self.zone_inhibited.labels(zone=zone.id).set(0)
-        for rule in config.rules:
-            if isinstance(rule, DensityRuleConfig | CountRuleConfig):
-                levels = [("warning", rule.warn)]
-                if rule.critical is not None:
-                    levels.append(("critical", rule.critical))
-                for severity, level in levels:
-                    self.rule_threshold.labels(rule=rule.kind, zone=rule.zone,
-                                               severity=severity).set(level)
-                    self.alert_active.labels(rule=rule.kind, zone=rule.zone,
-                                             severity=severity).set(0)
-                    self.alerts_firing.labels(rule=rule.kind, severity=severity)
-            elif isinstance(rule, SensorSilentRuleConfig | DisagreementRuleConfig):
-                self.alerts_firing.labels(rule=rule.kind, severity=getattr(
-                    rule, "severity", "warning"))
-            elif isinstance(rule, SurgeRuleConfig | ForecastRuleConfig):
-                severity = rule.severity if isinstance(rule, SurgeRuleConfig) else "warning"
-                self.alert_active.labels(rule=rule.kind, zone=rule.zone, severity=severity).set(0)
-                self.alerts_firing.labels(rule=rule.kind, severity=severity)
-            elif isinstance(rule, CameraOfflineRuleConfig):
-                for cam in config.cameras:
-                    if rule.camera in (None, cam.id):
-                        zones = ",".join(z.id for z in cam.zones)
-                        self.alert_active.labels(rule=rule.kind, zone=zones,
-                                                 severity="critical").set(0)
-                        self.alerts_firing.labels(rule=rule.kind, severity="critical")
+        for series in rule_series:
+            if series.threshold is not None:
+                self.rule_threshold.labels(rule=series.rule, zone=series.zone,
+                                           severity=series.severity).set(series.threshold)
+            self.alert_active.labels(rule=series.rule, zone=series.zone,
+                                     severity=series.severity).set(0)
+            self.alerts_firing.labels(rule=series.rule, severity=series.severity)
 
-    def observe_sensor(self, event) -> None:
+    def observe_sensor(self, event: SensorEvent) -> None:
         self.sensor_value.labels(sensor=event.sensor_id, zone=event.zone_id or "",
                                  kind=event.kind).set(event.value)
         self.sensor_last.labels(sensor=event.sensor_id).set(event.ts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grafana_foundation_sdk.builders import (
     bargauge,
@@ -35,6 +36,7 @@ from grafana_foundation_sdk.builders.dashboard import (
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import GraphTresholdsStyleMode
 from grafana_foundation_sdk.models.dashboard import (
+    DashboardLinkType,
     DataSourceRef,
     Threshold,
     ThresholdsMode,
@@ -42,7 +44,8 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from crowdwatch.config import CountRuleConfig, CrowdwatchConfig, DensityRuleConfig
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.streams.rules.registry import rule_series
 
 DATASOURCE_UID = "crowdwatch-prometheus"
 DS = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
@@ -61,12 +64,12 @@ class Levels:
 
 def levels(config: CrowdwatchConfig, kind: str) -> Levels | None:
     """The tightest configured levels of one rule kind (colours for multi-zone panels)."""
-    rules = [r for r in config.rules if isinstance(r, DensityRuleConfig | CountRuleConfig)
-             and r.kind == kind]
-    if not rules:
+    found = [s for s in rule_series(config) if s.rule == kind and s.threshold is not None]
+    warn = [s.threshold for s in found if s.severity == "warning" and s.threshold is not None]
+    if not warn:
         return None
-    crit = [r.critical for r in rules if r.critical is not None]
-    return Levels(min(r.warn for r in rules), min(crit) if crit else None)
+    crit = [s.threshold for s in found if s.severity == "critical" and s.threshold is not None]
+    return Levels(min(warn), min(crit) if crit else None)
 
 
 def two_steps(below: str, at: float, above: str) -> ThresholdsConfig:
@@ -112,9 +115,9 @@ def camera_var() -> QueryVariable:
     return variable("camera", "Camera", f"label_values(crowdwatch_camera_up{{{SITE}}}, camera)")
 
 
-def links() -> list[DashboardLink]:
-    return [DashboardLink("crowdwatch").type("dashboards").tags(["crowdwatch"]).as_dropdown(True)
-            .include_vars(True).keep_time(True)]
+def links() -> list[Any]:
+    return [DashboardLink("crowdwatch").type(DashboardLinkType.DASHBOARDS).tags(["crowdwatch"])
+            .as_dropdown(True).include_vars(True).keep_time(True)]
 
 
 def alert_annotation() -> AnnotationQuery:
@@ -215,7 +218,8 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
 
 def sensor_panels(config: CrowdwatchConfig, d: Dashboard) -> Dashboard:
     """Sensor readings and how long each sensor has been silent (sites with sensors)."""
-    silent_after = min((r.after for r in config.rules if r.kind == "sensor_silent"),
+    silent_after = min((float(getattr(r, "after", 900.0)) for r in config.rules
+                        if r.kind == "sensor_silent"),
                        default=900.0)
     d = d.with_panel(series_panel(
         "Sensor readings", 12,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh checkout: install test extras into .venv, start the
-# services the tests need on loopback, run lint and tests, stop the services.
+# services the tests need on loopback, run lint, the type checker and the tests, stop the
+# services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ fi
 # Debian packages the tests drive (each test starts and stops its own instance through
 # the project's script, on loopback and free ports).
 bash deploy/prometheus/local.sh install
-bash deploy/rtsp/install.sh
+bash tests/support/rtsp/install.sh
 bash deploy/alertmanager/local.sh install
 bash deploy/mosquitto/local.sh install
 bash deploy/kafka/local.sh resolve    # Kafka jars from Maven Central, cached outside the repo
@@ -32,5 +33,6 @@ done
 
 lint=0
 .venv/bin/ruff check . || lint=$?
+MYPY=.venv/bin/mypy bash tests/support/typecheck.sh || lint=$?
 .venv/bin/python -m pytest "$@"
 exit "$lint"

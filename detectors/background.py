@@ -28,6 +28,7 @@ import numpy as np
 
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.zones import ZoneGeometry
+from crowdwatch.errors import ModelError
 
 MODEL_VERSION = 2
 MAP_NAMES = ("diff_low", "diff_high", "edges_changed", "gradient_change", "diff_mean")
@@ -77,21 +78,21 @@ class RegressionModel:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: cannot read background model: {exc}") from None
+            raise ModelError(f"{path}: cannot read background model: {exc}") from None
         if not isinstance(data, dict) or data.get("kind") != "background" or (
             data.get("version") != MODEL_VERSION
         ):
             got = data.get("version") if isinstance(data, dict) else None
-            raise ValueError(f"{path}: not a background model v{MODEL_VERSION} (version={got!r})")
+            raise ModelError(f"{path}: not a background model v{MODEL_VERSION} (version={got!r})")
         try:
             data["background"] = BackgroundSettings(**data.get("background", {}))
             model = cls(**data)
         except TypeError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise ModelError(f"{path}: {exc}") from None
         if model.layout not in ("global", "cells"):
-            raise ValueError(f"{path}: layout must be global or cells, not {model.layout!r}")
+            raise ModelError(f"{path}: layout must be global or cells, not {model.layout!r}")
         if not (len(model.coef) == len(model.mean) == len(model.scale)):
-            raise ValueError(f"{path}: coef, mean and scale lengths differ")
+            raise ModelError(f"{path}: coef, mean and scale lengths differ")
         if model.weight_map and not Path(model.weight_map).is_absolute():
             model.weight_map = str(path.parent / model.weight_map)
         return model
@@ -237,8 +238,8 @@ class BackgroundDetector:
         gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0)
         gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-        grad_change = np.minimum(cv2.absdiff(gx, self.bg.grad[0]) + cv2.absdiff(gy, self.bg.grad[1]),
-                                 400.0) * (1.0 / 400.0)
+        grad = cv2.absdiff(gx, self.bg.grad[0]) + cv2.absdiff(gy, self.bg.grad[1])
+        grad_change = np.minimum(grad, 400.0) * (1.0 / 400.0)
         low = (diff > m.diff_low).astype(np.float32)
         edges = (cv2.Canny(gray, 50, 150) > 0).astype(np.float32) * low
         return [low, (diff > m.diff_high).astype(np.float32), edges, grad_change,
@@ -258,12 +259,12 @@ class BackgroundDetector:
         else:
             rows, cols = zone.shape[0] // m.cell, zone.shape[1] // m.cell
             if m.grid is not None and [rows, cols] != list(m.grid):
-                raise ValueError(
+                raise ModelError(
                     f"model fitted on a {m.grid} cell grid, zone {zone.zone_id!r} gives "
                     f"{[rows, cols]}: frame size differs from calibration")
             mask = (zone.mask[: rows * m.cell, : cols * m.cell] > 0).astype(np.float32)
             self.grid = [rows, cols]
-            pool = ("cells", rows, cols, mask)
+            pool = ("cells", rows, cols, mask)  # type: ignore[assignment]
         self._pool_cache[key] = pool
         return pool
 

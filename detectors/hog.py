@@ -12,6 +12,7 @@ import numpy as np
 
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.zones import ZoneGeometry
+from crowdwatch.errors import ModelError
 
 
 class HogDetector:
@@ -25,11 +26,12 @@ class HogDetector:
         upscale: float = 1.0,
     ) -> None:
         if not hasattr(cv2, "HOGDescriptor"):
-            raise RuntimeError(
+            raise ModelError(
                 f"OpenCV {cv2.__version__} has no HOGDescriptor; install opencv-python-headless<5"
             )
         self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        people = cv2.HOGDescriptor.getDefaultPeopleDetector()
+        self.hog.setSVMDetector(people)  # type: ignore[call-overload]
         self.hit_threshold = hit_threshold
         self.win_stride = (win_stride, win_stride)
         self.scale = scale
@@ -48,9 +50,9 @@ class HogDetector:
         )
         if len(rects) == 0:
             return np.zeros((0, 2))
-        rects = np.asarray(rects, dtype=np.float64) / self.upscale
+        boxes = np.asarray(rects, dtype=np.float64) / self.upscale
         # The default window has ~8% margin under the feet.
-        return np.column_stack([rects[:, 0] + rects[:, 2] / 2, rects[:, 1] + rects[:, 3] * 0.92])
+        return np.column_stack([boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] * 0.92])
 
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         feet = self.detect(frame)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.config import ZoneConfig
+from crowdwatch.errors import ConfigError
 
 
 def shoelace_area(points: np.ndarray) -> float:
@@ -27,7 +28,7 @@ def ground_homography(image_pts: list[list[float]], world_pts: list[list[float]]
     src = np.asarray(image_pts, dtype=np.float64)
     dst = np.asarray(world_pts, dtype=np.float64)
     if shoelace_area(src) < 1.0 or shoelace_area(dst) < 1e-6:
-        raise ValueError("ground points are collinear or repeated; pick 4 spread-out points")
+        raise ConfigError("ground points are collinear or repeated; pick 4 spread-out points")
     h = cv2.getPerspectiveTransform(src.astype(np.float32), dst.astype(np.float32))
     return h.astype(np.float64)
 
@@ -82,7 +83,7 @@ class ZoneGeometry:
         if zone.mask is not None:
             raster = cv2.imread(zone.mask, cv2.IMREAD_GRAYSCALE)
             if raster is None:
-                raise ValueError(f"zone {zone.id}: cannot read mask image {zone.mask}")
+                raise ConfigError(f"zone {zone.id}: cannot read mask image {zone.mask}")
         else:
             poly = np.asarray(zone.polygon, dtype=np.float64) * scale
         homography = None
@@ -105,7 +106,7 @@ class ZoneGeometry:
                                  interpolation=cv2.INTER_NEAREST)
             return np.where(resized > 127, 255, 0).astype(np.uint8)
         mask = np.zeros(self.shape, dtype=np.uint8)
-        cv2.fillPoly(mask, [np.round(self.polygon).astype(np.int32)], 255)
+        cv2.fillPoly(mask, [np.round(np.asarray(self.polygon)).astype(np.int32)], 255)
         return mask
 
     @cached_property
@@ -128,7 +129,8 @@ class ZoneGeometry:
         if weight_map is not None:
             p = np.asarray(weight_map, dtype=np.float32)
             if p.shape != self.shape:
-                p = cv2.resize(p, (self.shape[1], self.shape[0]), interpolation=cv2.INTER_LINEAR)
+                p = cv2.resize(p, (self.shape[1], self.shape[0]),  # type: ignore[assignment]
+                               interpolation=cv2.INTER_LINEAR)
             weight = p[y0:y1, x0:x1].astype(np.float64)
         elif self.homography is not None:
             m2_per_px = pixel_area_scale(self.homography, self.shape)[y0:y1, x0:x1]

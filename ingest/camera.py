@@ -8,7 +8,6 @@ slows the others. Only CountEvent and CameraHealth leave this module.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,15 +19,18 @@ from crowdwatch.config import CameraConfig
 from crowdwatch.detectors.base import Detector
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.detectors.zones import ZoneGeometry
+from crowdwatch.errors import SourceError
 from crowdwatch.events import CameraHealth, CountEvent
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.privacy import PrivacyMasker
-from crowdwatch.ingest.sources import Frame, SourceError, open_source, redact_url
+from crowdwatch.ingest.sources import Frame, open_source
 from crowdwatch.metrics import Metrics
+from crowdwatch.util.backoff import Backoff
+from crowdwatch.util.redact import redact_url
 
 log = logging.getLogger("crowdwatch.ingest")
 
-Emit = Callable[[object], None]
+Emit = Callable[[CountEvent | CameraHealth], None]
 
 
 class CameraPipeline:
@@ -141,14 +143,14 @@ class CameraWorker(threading.Thread):
                                self._decode_mode()))
 
     def run(self) -> None:
-        delay = self.cfg.reconnect.initial
+        delays = Backoff(self.cfg.reconnect.initial, self.cfg.reconnect.max)
         while not self.stop_event.is_set():
             try:
                 self.source = open_source(
                     self.cfg.url, self.cfg.sample_hz, self.cfg.loop, self.realtime,
                     decode=self.cfg.decode, out_width=self.cfg.detect_width,
                     open_timeout=self.cfg.open_timeout, read_timeout=self.cfg.read_timeout)
-                delay = self.cfg.reconnect.initial
+                delays.reset()
                 ended = self._capture_loop()
                 if ended:
                     self._health("down", "end of stream")
@@ -165,11 +167,10 @@ class CameraWorker(threading.Thread):
                 if self.source is not None:
                     self.source.close()
                     self.source = None
-            wait = min(self.cfg.reconnect.max, delay) * random.uniform(0.8, 1.2)
+            wait = delays.next_delay()
             log.info("camera %s: reconnecting to %s in %.1fs", self.cfg.id, self.safe_url,
                      wait, extra={"camera": self.cfg.id})
             self.stop_event.wait(wait)
-            delay = min(self.cfg.reconnect.max, delay * 2)
 
     def _capture_loop(self) -> bool:
         """Returns True when the source ended for good (a file without loop)."""
@@ -178,8 +179,11 @@ class CameraWorker(threading.Thread):
         fps_gauge = self.metrics.camera_fps.labels(camera=cam)
         detect_hist = self.metrics.detect_seconds.labels(detector=self.pipeline.detector.name)
         last = None
+        source = self.source
+        if source is None:
+            return False
         while not self.stop_event.is_set():
-            frame = self.source.read()
+            frame = source.read()
             if frame is None:
                 return True
             frames_total.inc()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from crowdwatch.config import HttpSensorConfig
+from crowdwatch.errors import ConfigError
 from crowdwatch.events import EventError, SensorEvent
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
 from crowdwatch.ingest.sensor_mqtt import Reject
@@ -32,7 +33,7 @@ class HttpSensorEndpoint:
                  emit: Callable[[SensorEvent], None], reject: Reject) -> None:
         token = os.environ.get(cfg.token_env)
         if not token:
-            raise ValueError(f"sensors.http: set {cfg.token_env} to the bearer token sensors "
+            raise ConfigError(f"sensors.http: set {cfg.token_env} to the bearer token sensors "
                              "must send (the endpoint never runs open)")
         self.cfg = cfg
         self.parser = parser

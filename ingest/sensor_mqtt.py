@@ -17,6 +17,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 
 from crowdwatch.config import MqttSensorConfig
+from crowdwatch.errors import ConfigError
 from crowdwatch.events import EventError, SensorEvent
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
 
@@ -53,7 +54,7 @@ class MqttSensorListener:
         user = os.environ.get(cfg.username_env) if cfg.username_env else None
         password = os.environ.get(cfg.password_env) if cfg.password_env else None
         if cfg.username_env and not user:
-            raise ValueError(f"sensors.mqtt: environment variable {cfg.username_env} is not set")
+            raise ConfigError(f"sensors.mqtt: environment variable {cfg.username_env} is not set")
         if user:
             self.client.username_pw_set(user, password)
         self.client.reconnect_delay_set(max(1, int(cfg.reconnect.initial)),

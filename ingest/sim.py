@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import cv2
 import numpy as np
+
+from crowdwatch.errors import ConfigError
 
 PERSON_HEIGHT_M = 1.7
 SCENES = ("school-gate", "steady")
@@ -38,20 +41,20 @@ class SimParams:
     def from_url(cls, url: str) -> SimParams:
         parsed = urlparse(url)
         if parsed.scheme != "sim":
-            raise ValueError(f"not a sim:// url: {url!r}")
+            raise ConfigError(f"not a sim:// url: {url!r}")
         scene = parsed.netloc or parsed.path.strip("/") or "school-gate"
         if scene not in SCENES:
-            raise ValueError(f"unknown sim scene {scene!r}; known: {', '.join(SCENES)}")
+            raise ConfigError(f"unknown sim scene {scene!r}; known: {', '.join(SCENES)}")
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         casts = {"people": int, "base": int, "period": float, "seed": int, "w": int, "h": int,
                  "noise": float}
         unknown = set(query) - set(casts)
         if unknown:
-            raise ValueError(f"unknown sim parameter(s) {sorted(unknown)} in {url!r}")
+            raise ConfigError(f"unknown sim parameter(s) {sorted(unknown)} in {url!r}")
         try:
             values = {k: casts[k](v) for k, v in query.items()}
         except ValueError as exc:
-            raise ValueError(f"bad sim parameter in {url!r}: {exc}") from None
+            raise ConfigError(f"bad sim parameter in {url!r}: {exc}") from None
         if "w" in values:
             values["width"] = values.pop("w")
         if "h" in values:
@@ -249,7 +252,7 @@ class SimScene:
     def _draw_person(self, img: np.ndarray, row: np.ndarray) -> None:
         x, z, vx, _, _, _, phase, _, _, style = row
         u, v = self.cam.to_image(np.array([x]), np.array([z]))
-        u, v = float(u[0]), float(v[0])
+        u, v = float(u[0]), float(v[0])  # type: ignore[assignment]
         hp = float(self.cam.person_height_px(np.array([z]))[0])
         if v - hp > self.p.height or u < -hp or u > self.p.width + hp:
             return
@@ -278,7 +281,7 @@ class SimScene:
     def render(self) -> np.ndarray:
         """The frame at the current time, BGR uint8."""
         img = self.background.copy()
-        order = np.argsort(-self.people[:, 1]) if len(self.people) else []
+        order: Any = np.argsort(-self.people[:, 1]) if len(self.people) else []
         for i in order:
             self._draw_person(img, self.people[i])
         # Lamp post in the foreground: occludes whoever walks behind it.

@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import cv2
 import numpy as np
 
+from crowdwatch.errors import SourceError
 from crowdwatch.ingest.sim import SimParams, SimScene
+from crowdwatch.util.pacing import Pacer
+from crowdwatch.util.redact import redact_url
 
-
-class SourceError(RuntimeError):
-    """The source cannot be opened or read; the camera supervisor will retry."""
+__all__ = ["Frame", "SimSource", "SourceError", "VideoSource", "numbered_frames", "open_source",
+           "redact_url"]
 
 
 @dataclass
@@ -29,17 +30,6 @@ class Frame:
     seq: int
     ts: float  # capture time, epoch seconds UTC
     image: np.ndarray
-
-
-def redact_url(url: str) -> str:
-    """Drop credentials from a URL before it reaches a log, metric or error."""
-    parsed = urlparse(url)
-    if parsed.password is None and parsed.username is None:
-        return url
-    host = parsed.hostname or ""
-    if parsed.port:
-        host += f":{parsed.port}"
-    return parsed._replace(netloc=f"***@{host}").geturl()
 
 
 class SimSource:
@@ -59,15 +49,13 @@ class SimSource:
         self.realtime = realtime
         self.sleep = sleep
         self.start_ts = time.time() if start_ts is None else start_ts
-        self._start_mono = time.monotonic()
+        self._pacer = Pacer(sleep=sleep)
         self.seq = 0
 
     def read(self) -> Frame | None:
         t = self.seq / self.sample_hz
         if self.realtime:
-            delay = self._start_mono + t - time.monotonic()
-            if delay > 0:
-                self.sleep(delay)
+            self._pacer.wait_until(t)
         self.scene.advance_to(t)
         frame = Frame(self.seq, self.start_ts + t, self.scene.render())
         self.seq += 1
@@ -111,7 +99,8 @@ class VideoSource:
         fps = self._fps_override or cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
         self.step = max(1, round(self.fps / self.sample_hz))
-        self._start_mono = time.monotonic() - self._frame_no / self.fps
+        self._pacer = Pacer()
+        self._pacer.start = time.monotonic() - self._frame_no / self.fps
 
     def read(self) -> Frame | None:
         assert self.cap is not None
@@ -131,9 +120,7 @@ class VideoSource:
         t = self._frame_no / self.fps
         self._frame_no += 1
         if self.realtime:
-            delay = self._start_mono + t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._pacer.wait_until(t)
         frame = Frame(self.seq, self.start_ts + t, image)
         self.seq += 1
         return frame

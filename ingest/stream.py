@@ -18,6 +18,7 @@ Every open and read has a timeout: a stalled socket raises instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -25,7 +26,10 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from crowdwatch.ingest.sources import Frame, SourceError, redact_url
+from crowdwatch.errors import SourceError
+from crowdwatch.ingest.sources import Frame
+from crowdwatch.util.pacing import Pacer
+from crowdwatch.util.redact import redact_url
 
 log = logging.getLogger("crowdwatch.ingest")
 av.logging.set_level(av.logging.ERROR)
@@ -94,7 +98,7 @@ class StreamSource:
         self._packets = self.container.demux(self.stream)
         self._next_due: float | None = None
         self._start_wall = time.time()
-        self._start_mono = time.monotonic()
+        self._pacer = Pacer()
         self._t0: float | None = None
         self._reopen_as_all = False
         self._set_mode(self.mode)
@@ -102,15 +106,16 @@ class StreamSource:
     def _reopen_all(self, rel: float) -> None:
         """Reopen the stream decoding every frame, resuming where this one was."""
         interval, keyframes = self.keyframe_interval, self._keyframe_times
-        next_due, start_wall, start_mono = self._next_due, self._start_wall, self._start_mono
+        next_due, start_wall, pacer = self._next_due, self._start_wall, self._pacer
         t0 = self._t0
         self.close()
         self.mode = "all"
         self._open()
         self.keyframe_interval, self._keyframe_times = interval, keyframes
-        self._start_wall, self._start_mono = start_wall, start_mono
+        self._start_wall, self._pacer = start_wall, pacer
         if not self.live:
-            self.container.seek(int(rel / self.stream.time_base), stream=self.stream,
+            self.container.seek(int(rel / self.stream.time_base),  # type: ignore[operator]
+                                stream=self.stream,
                                 backward=True, any_frame=False)
             self._t0 = 0.0
         else:
@@ -168,7 +173,7 @@ class StreamSource:
             # frame rate the camera does not keep); files on their own timestamps.
             t = None if self.live else self._packet_time(packet)
             if t is None:
-                t = time.monotonic() - self._start_mono
+                t = time.monotonic() - self._pacer.start
             if self._t0 is None:
                 self._t0 = t
             rel = t - self._t0
@@ -214,19 +219,15 @@ class StreamSource:
             ts = time.time()
         else:
             if self.realtime:
-                delay = self._start_mono + rel - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                self._pacer.wait_until(rel)
             ts = self._start_wall + rel
         frame = Frame(self.seq, ts, image)
         self.seq += 1
         return frame
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(av.FFmpegError, OSError, AttributeError):
             self.container.close()
-        except (av.FFmpegError, OSError, AttributeError):
-            pass
 
 
 def _reason(exc: BaseException) -> str:

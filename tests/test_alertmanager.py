@@ -13,8 +13,8 @@ import pytest
 
 from crowdwatch.events import Alert
 from crowdwatch.metrics import Metrics
-from crowdwatch.streams.alertmanager import AlertmanagerSink
-from crowdwatch.streams.sinks import Dispatcher
+from crowdwatch.streams.alerting.alertmanager import AlertmanagerSink
+from crowdwatch.streams.alerting.sinks import Dispatcher
 from tests.helpers import free_port, wait_for
 
 SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "local.sh"

@@ -107,7 +107,8 @@ def test_cli_check_exit_codes(tmp_path):
     assert "line 12: rules[0].warn" in res.stderr
     assert "line 12: rules[0].colour: unknown key" in res.stderr
     missing = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check",
-                              str(tmp_path / "nope.yaml")], capture_output=True, text=True, check=False)
+                              str(tmp_path / "nope.yaml")], capture_output=True, text=True,
+                             check=False)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ import yaml
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.dashboards.build import DATASOURCE_UID, build_all, panel_queries
-from crowdwatch.demo import DEMO_ZONE, demo_config, demo_config_dict
+from crowdwatch.streams.runtime.demo import DEMO_ZONE, demo_config, demo_config_dict
 from tests.helpers import free_port, scrape, wait_for
 from tests.test_demo_e2e import start_run, wait_for_metric
 
@@ -82,10 +83,8 @@ def post_readings(port: int, stop: threading.Event) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/sensors", data=body, method="POST",
             headers={"Authorization": "Bearer dash-token", "Content-Type": "application/json"})
-        try:
+        with contextlib.suppress(OSError):  # not listening yet
             urllib.request.urlopen(request, timeout=2).read()
-        except OSError:
-            pass  # not listening yet
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from crowdwatch.config import HogDetectorConfig
-from crowdwatch.demo import demo_config
 from crowdwatch.detectors.background import BackgroundDetector, RegressionModel
-from crowdwatch.detectors.calibrate import calibrate_on_sim
 from crowdwatch.detectors.hog import HogDetector
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams
 from crowdwatch.ingest.sources import SimSource
+from crowdwatch.streams.runtime.demo import demo_config
+from crowdwatch.tools.calibrate import calibrate_on_sim
 
 # A seed the shipped model never saw (it was fitted on seeds 101-103).
 HELD_OUT = "sim://school-gate?people=80&period=45&seed=4242"

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from crowdwatch.config import CameraConfig
-from crowdwatch.detectors.calibrate import read_truth
-from crowdwatch.detectors.evaluate import make_zone
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sources import Frame, numbered_frames
+from crowdwatch.tools.calibrate import read_truth
+from crowdwatch.tools.evaluate import make_zone
 from tests.test_demo_e2e import new_media_files
 
 SLICE = 240  # frames 1..240: calibrate on 1..180, score on 181..240
@@ -73,7 +73,8 @@ def test_truth_from_head_points_matches_counts(shared_data):
 
 def test_calibrate_model_file_then_detector_from_config(shared_data, tmp_path):
     m = mall(shared_data)
-    res = cli("calibrate", "--source", m["source"], "--truth", m["truth"], "--roi-mask", m["roi"],
+    res = cli("calibrate", "footage", "--source", m["source"], "--truth", m["truth"],
+              "--roi-mask", m["roi"],
               "--train-frames", "150", "--out", "mall.json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
@@ -95,17 +96,19 @@ def test_calibrate_model_file_then_detector_from_config(shared_data, tmp_path):
 
 
 def test_ground_calibration_check(tmp_path):
-    good = cli("calibrate", "--ground-image", "[[100,400],[1180,400],[1280,720],[0,720]]",
+    good = cli("calibrate", "ground", "--ground-image", "[[100,400],[1180,400],[1280,720],[0,720]]",
                "--ground-world", "[[0,6],[12,6],[12,0],[0,0]]", cwd=tmp_path)
     assert good.returncode == 0, good.stderr
     check = json.loads(good.stdout)
     assert abs(check["area_m2"] - 72.0) < 1e-6 and check["convex"]
-    crossed = cli("calibrate", "--ground-image", "[[100,400],[1280,720],[1180,400],[0,720]]",
+    crossed = cli("calibrate", "ground",
+                  "--ground-image", "[[100,400],[1280,720],[1180,400],[0,720]]",
                   "--ground-world", "[[0,6],[12,6],[12,0],[0,0]]", cwd=tmp_path)
     assert crossed.returncode == 2 and "convex" in crossed.stderr
-    centimetres = cli("calibrate", "--ground-image", "[[100,400],[1180,400],[1280,720],[0,720]]",
+    centimetres = cli("calibrate", "ground",
+                      "--ground-image", "[[100,400],[1180,400],[1280,720],[0,720]]",
                       "--ground-world", "[[0,0.06],[0.12,0.06],[0.12,0],[0,0]]", cwd=tmp_path)
     assert centimetres.returncode == 1 and "in metres" in centimetres.stderr
-    bad = cli("calibrate", "--ground-image", "[[0,0],[1,1]]", "--ground-world", "[[0,0]]",
+    bad = cli("calibrate", "ground", "--ground-image", "[[0,0],[1,1]]", "--ground-world", "[[0,0]]",
               cwd=tmp_path)
     assert bad.returncode == 2

@@ -11,8 +11,8 @@ import pytest
 
 from crowdwatch.events import Alert
 from crowdwatch.metrics import Metrics
-from crowdwatch.streams.grafana_annotations import GrafanaAnnotationSink
-from crowdwatch.streams.sinks import Dispatcher
+from crowdwatch.streams.alerting.grafana_annotations import GrafanaAnnotationSink
+from crowdwatch.streams.alerting.sinks import Dispatcher
 from tests.helpers import free_port, wait_for
 
 TOKEN = "glsa_test_token"

@@ -22,9 +22,9 @@ from crowdwatch.ingest.sim import SimParams, SimScene
 from crowdwatch.ingest.sources import SourceError, open_source, redact_url
 from crowdwatch.ingest.stream import StreamSource
 from crowdwatch.metrics import Metrics
-from crowdwatch.streams.embedded import EmbeddedRunner
-from crowdwatch.streams.engine import RuleEngine
-from crowdwatch.streams.sinks import Dispatcher
+from crowdwatch.streams.alerting.sinks import Dispatcher
+from crowdwatch.streams.rules.engine import RuleEngine
+from crowdwatch.streams.runtime.embedded import EmbeddedRunner
 from tests.helpers import free_port, metric_value, read_jsonl, scrape, wait_for
 from tests.test_demo_e2e import start_run
 
@@ -225,15 +225,17 @@ def test_credentials_are_redacted():
 
 
 def require_rtsp_server() -> None:
-    check = subprocess.run(["bash", str(ROOT / "deploy" / "rtsp" / "install.sh")],
+    check = subprocess.run(["bash", str(ROOT / "tests" / "support" / "rtsp" / "install.sh")],
                            capture_output=True, text=True, check=False)
     if check.returncode != 0:
-        pytest.fail("GStreamer RTSP server packages missing (deploy/rtsp/install.sh failed): "
+        pytest.fail("GStreamer RTSP server packages missing "
+                    "(tests/support/rtsp/install.sh failed): "
                     + check.stderr)
 
 
 def start_rtsp(port: int, clip: Path, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(["/usr/bin/python3", str(ROOT / "deploy" / "rtsp" / "serve.py"),
+    serve = ROOT / "tests" / "support" / "rtsp" / "serve.py"
+    proc = subprocess.Popen(["/usr/bin/python3", str(serve),
                              "--port", str(port), "--path", "/cam1", "--file", str(clip),
                              "--user", "admin", "--password", "s3cret-pw"],
                             stdout=log.open("a"), stderr=subprocess.STDOUT)
@@ -280,8 +282,9 @@ def test_rtsp_server_killed_and_restarted(clips, tmp_path):
         server.wait()
         killed = time.time()
         sim_before = metric(metrics_port, "crowdwatch_frames_total", "square-sim")
-        fired = wait_for(lambda: [a for a in read_jsonl(alerts_path) if a["rule"] == "camera_offline"
-                                  and a["state"] == "firing"], 15, "camera_offline to fire")
+        fired = wait_for(lambda: [a for a in read_jsonl(alerts_path)
+                                  if a["rule"] == "camera_offline" and a["state"] == "firing"],
+                         15, "camera_offline to fire")
         assert fired[0]["labels"]["camera"] == "gate-rtsp"
         from crowdwatch.events import parse_ts
 

@@ -24,7 +24,7 @@ from crowdwatch.events import CountEvent, event_from_json, event_to_json, parse_
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams, gate_zone_config
 from crowdwatch.ingest.sources import SimSource
-from crowdwatch.streams.engine import RuleEngine
+from crowdwatch.streams.rules.engine import RuleEngine
 from tests.helpers import free_port, metric_value, read_jsonl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 
-from crowdwatch.demo import demo_config
 from crowdwatch.events import CameraHealth, CountEvent, event_to_json
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sources import SimSource
+from crowdwatch.streams.runtime.demo import demo_config
 
 PACKAGE_DIRS = ["core", "ingest", "detectors", "streams", "dashboards"]
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crowdwatch.config import load_config
-from crowdwatch.streams.recorded import RecordedFeed
-from crowdwatch.streams.tune import Peak, Sweep, find_peaks, score
+from crowdwatch.tools.recorded import RecordedFeed
+from crowdwatch.tools.tune import Peak, Sweep, find_peaks, score
 from tests.helpers import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

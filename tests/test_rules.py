@@ -1,14 +1,13 @@
 """The rule core as a pure state machine, driven by explicit timestamps."""
 
-from crowdwatch.config import (
-    CameraOfflineRuleConfig,
-    CountRuleConfig,
-    CrowdwatchConfig,
-    DensityRuleConfig,
-)
+from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CameraHealth, CountEvent
-from crowdwatch.streams.engine import RuleEngine
-from crowdwatch.streams.rules import CameraOfflineRule, ThresholdRule, window_statistic
+from crowdwatch.streams.rules.base import window_statistic
+from crowdwatch.streams.rules.engine import RuleEngine
+from crowdwatch.streams.rules.kinds._threshold import ThresholdRule
+from crowdwatch.streams.rules.kinds.camera_offline import CameraOfflineRule, CameraOfflineRuleConfig
+from crowdwatch.streams.rules.kinds.count import CountRuleConfig
+from crowdwatch.streams.rules.kinds.density import DensityRuleConfig
 
 T0 = 1_764_000_000.0
 
@@ -102,13 +101,13 @@ def test_camera_offline_fires_once_and_resolves_on_frames():
     cfg = CameraOfflineRuleConfig(kind="camera_offline", after=30)
     rule = CameraOfflineRule(cfg, "site", "cam", ["z"])
     state = rule.new_state(T0)
-    assert rule.tick(state, T0 + 29) == []
-    (fired,) = rule.tick(state, T0 + 31)
+    assert rule.on_tick(state, T0 + 29) == []
+    (fired,) = rule.on_tick(state, T0 + 31)
     assert fired.state == "firing" and fired.labels["camera"] == "cam"
-    assert rule.tick(state, T0 + 60) == []  # still offline: no duplicate
-    (resolved,) = rule.seen(state, T0 + 61)
+    assert rule.on_tick(state, T0 + 60) == []  # still offline: no duplicate
+    (resolved,) = rule.on_seen(state, T0 + 61)
     assert resolved.state == "resolved" and resolved.fingerprint == fired.fingerprint
-    assert rule.seen(state, T0 + 62) == []
+    assert rule.on_seen(state, T0 + 62) == []
 
 
 def _config() -> CrowdwatchConfig:

@@ -2,7 +2,7 @@
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CameraHealth, CountEvent, SensorEvent
-from crowdwatch.streams.engine import RuleEngine
+from crowdwatch.streams.rules.engine import RuleEngine
 
 T0 = 1_764_000_000.0
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
@@ -149,7 +149,7 @@ def test_without_inhibition_the_dark_frames_would_have_cleared_it():
 
 
 def test_sensor_rule_state_survives_a_table_round_trip():
-    from crowdwatch.streams.rules import state_from_dict, state_to_dict
+    from crowdwatch.streams.rules.base import state_from_dict, state_to_dict
 
     rules = [{"kind": "disagreement", "zone": "gate", "sensor": "gate-counter"},
              {"kind": "count", "zone": "square", "warn": 5},

@@ -1,10 +1,11 @@
 """Surge and forecast rules: pure state machines on event time."""
 
-from crowdwatch.config import CrowdwatchConfig, ForecastRuleConfig, SurgeRuleConfig
+from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CountEvent
-from crowdwatch.streams.engine import RuleEngine
-from crowdwatch.streams.rules import state_from_dict, state_to_dict
-from crowdwatch.streams.trend_rules import ForecastRule, SurgeRule
+from crowdwatch.streams.rules.base import state_from_dict, state_to_dict
+from crowdwatch.streams.rules.engine import RuleEngine
+from crowdwatch.streams.rules.kinds.forecast import ForecastRule, ForecastRuleConfig
+from crowdwatch.streams.rules.kinds.surge import SurgeRule, SurgeRuleConfig
 
 T0 = 1_764_000_000.0
 

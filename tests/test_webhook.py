@@ -14,8 +14,8 @@ import pytest
 
 from crowdwatch.events import Alert
 from crowdwatch.metrics import Metrics
-from crowdwatch.streams.sinks import Dispatcher
-from crowdwatch.streams.webhook import WebhookSink
+from crowdwatch.streams.alerting.sinks import Dispatcher
+from crowdwatch.streams.alerting.webhook import WebhookSink
 from tests.helpers import free_port, wait_for
 
 SECRET = "hook-key-123"
@@ -74,7 +74,8 @@ def test_signed_and_retried_until_delivered_once(receiver, monkeypatch):
     (got,) = Receiver.received
     assert got["sig_ok"] and got["body"]["fingerprint"] == "fp1"
     assert got["key"] == "fp1:firing:1764000000.000"
-    assert metrics.value("crowdwatch_alerts_sent_total", {"sink": "webhook", "outcome": "retry"}) == 2
+    assert metrics.value("crowdwatch_alerts_sent_total",
+                         {"sink": "webhook", "outcome": "retry"}) == 2
     assert metrics.value("crowdwatch_alerts_sent_total", {"sink": "webhook", "outcome": "ok"}) == 1
 
 

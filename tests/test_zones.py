@@ -28,8 +28,8 @@ def test_homography_area_hand_computed():
 
 def test_pixel_area_scale_integrates_to_the_area():
     image = [[100, 400], [1180, 400], [1280, 720], [0, 720]]
-    zone = ZoneConfig(id="z", polygon=image, ground={"image": image,
-                                                      "world_m": [[0, 6], [12, 6], [12, 0], [0, 0]]})
+    world = [[0, 6], [12, 6], [12, 0], [0, 0]]
+    zone = ZoneConfig(id="z", polygon=image, ground={"image": image, "world_m": world})
     geo = ZoneGeometry.from_config(zone, (721, 1281), 1.0)
     per_px = pixel_area_scale(geo.homography, geo.shape)
     assert (per_px * (geo.mask > 0)).sum() == pytest.approx(72.0, rel=0.02)
@@ -39,8 +39,8 @@ def test_pixel_area_scale_integrates_to_the_area():
 
 def test_scaled_zone_keeps_its_area():
     image = [[100, 400], [1180, 400], [1280, 720], [0, 720]]
-    zone = ZoneConfig(id="z", polygon=image, ground={"image": image,
-                                                      "world_m": [[0, 6], [12, 6], [12, 0], [0, 0]]})
+    world = [[0, 6], [12, 6], [12, 0], [0, 0]]
+    zone = ZoneConfig(id="z", polygon=image, ground={"image": image, "world_m": world})
     half = ZoneGeometry.from_config(zone, (360, 640), 0.5)
     assert half.area_m2 == pytest.approx(72.0, rel=1e-6)
     assert half.contains(np.array([[320, 300], [5, 5]])).tolist() == [True, False]

@@ -1,0 +1,176 @@
+"""`calibrate footage|sim|ground` and `eval`: fitting and judging the counters."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from crowdwatch.cli.common import load_site, points
+from crowdwatch.errors import SourceError, UsageError
+from crowdwatch.progress import Progress
+
+
+def _save_model(model: Any, out: Path, rows: int) -> int:
+    model.save(out)
+    print(json.dumps({"model": str(out), "layout": model.layout, "rows": rows,
+                      "train_mae": round(model.train_mae or 0.0, 3), "alpha": model.alpha}))
+    return 0
+
+
+def cmd_calibrate_ground(args: argparse.Namespace) -> int:
+    from crowdwatch.tools.calibrate import check_homography
+
+    image = points(args.ground_image, "--ground-image")
+    world = points(args.ground_world, "--ground-world")
+    if len(image) != 4 or len(world) != 4:
+        raise UsageError("a ground calibration takes exactly 4 image and 4 world points")
+    check = check_homography(image, world)
+    print(json.dumps(dataclasses.asdict(check), indent=2))
+    for warning in check.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 1 if check.warnings else 0
+
+
+def cmd_calibrate_footage(args: argparse.Namespace) -> int:
+    from crowdwatch.detectors.background import RegressionModel
+    from crowdwatch.ingest.sources import numbered_frames
+    from crowdwatch.tools.calibrate import fit_background, read_truth
+    from crowdwatch.tools.evaluate import make_zone
+
+    _, first = next(numbered_frames(args.source))
+    native = first.shape[:2]
+    polygon = points(args.zone, "--zone") if args.zone else None
+    zone = make_zone(native, polygon, args.roi_mask)
+    truth = read_truth(args.truth, zone, native)
+    last = args.train_frames or max(truth)
+    labelled = {n: c for n, c in truth.items() if n <= last}
+    blank = RegressionModel.blank(args.layout, weight_map=args.perspective)
+    bar = Progress(2 * last, "calibrate")
+    model, samples, _ = fit_background(
+        blank, numbered_frames(args.source, stop=last), numbered_frames(args.source, stop=last),
+        zone, labelled, lambda: bar.update(bar.done + 1), trained_on=args.source)
+    bar.close()
+    return _save_model(model, args.out, len(samples.truth))
+
+
+def cmd_calibrate_sim(args: argparse.Namespace) -> int:
+    from crowdwatch.tools.calibrate import calibrate_on_sim
+
+    config = load_site(args.config)
+    cameras = {c.id: c for c in config.cameras}
+    camera = cameras.get(args.camera) if args.camera else config.cameras[0]
+    if camera is None:
+        raise UsageError(f"no camera {args.camera!r} in the config")
+    if args.source:
+        camera = camera.model_copy(update={"url": args.source})
+    if not camera.url.startswith("sim://"):
+        raise UsageError("`calibrate sim` fits sim:// cameras; for footage use "
+                         "`calibrate footage --source ... --truth ...`")
+    seeds = list(range(args.first_seed, args.first_seed + args.runs))
+    bar = Progress(len(seeds) * args.frames, "calibrate")
+    model, samples = calibrate_on_sim(camera, seeds, args.frames,
+                                      progress=lambda: bar.update(bar.done + 1))
+    bar.close()
+    return _save_model(model, args.out, len(samples.truth))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from crowdwatch.ingest.sources import numbered_frames
+    from crowdwatch.tools.calibrate import read_truth
+    from crowdwatch.tools.evaluate import (
+        DETECTORS,
+        EvalSetup,
+        default_train_frames,
+        evaluate,
+        make_zone,
+        plot_report,
+    )
+
+    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
+    unknown = set(detectors) - set(DETECTORS)
+    if unknown:
+        raise UsageError(f"unknown detector(s) {sorted(unknown)}; known: {', '.join(DETECTORS)}")
+    try:
+        _, first = next(numbered_frames(args.source))
+    except StopIteration:
+        raise SourceError(f"{args.source}: no frames") from None
+    native = first.shape[:2]
+    polygon = points(args.zone, "--zone") if args.zone else None
+    zone = make_zone(native, polygon, args.roi_mask)
+    labelled = len(read_truth(args.truth, zone, native))
+    train = args.train_frames or default_train_frames(args.source, labelled)
+    setup = EvalSetup(args.source, args.truth, zone, native, train, args.perspective,
+                      args.hog_stride, args.hog_upscale, detectors, args.limit)
+    bar = Progress(1, "eval")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = max(1, total)
+        bar.update(done)
+
+    report = evaluate(setup, progress)
+    bar.close()
+    series = report.pop("series")
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.plot:
+        plot_report({**report, "series": series}, args.plot)
+    print(json.dumps(report["detectors"], indent=2))
+    return 0
+
+
+def _zone_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zone", help="zone polygon as JSON [[x,y],...] in native pixels")
+    parser.add_argument("--roi-mask", help="zone as a mask image (white = counted)")
+    parser.add_argument("--perspective", help=".npy per-pixel weight map (global layout)")
+
+
+def register(sub: Any) -> None:
+    cal = sub.add_parser("calibrate", help="fit a camera's counting model, or check a ground "
+                         "homography")
+    cal_sub = cal.add_subparsers(dest="calibrate_command", required=True)
+    foot = cal_sub.add_parser("footage", help="fit on labelled footage (counts or head points)")
+    foot.add_argument("--source", required=True,
+                      help="video file or image pattern (seq_%%06d.jpg)")
+    foot.add_argument("--truth", required=True,
+                      help="CSV frame,count or head points frame,x,y (1-based)")
+    _zone_flags(foot)
+    foot.add_argument("--layout", choices=["cells", "global"], default="cells",
+                      help="cells: most accurate on this camera; global: transferable")
+    foot.add_argument("--train-frames", type=int, help="use labelled frames up to this number")
+    foot.add_argument("--out", type=Path, required=True, help="model JSON to write")
+    foot.set_defaults(func=cmd_calibrate_footage)
+
+    sim = cal_sub.add_parser("sim", help="fit a simulated (sim://) camera on its exact truth")
+    sim.add_argument("--config", help="config with the camera; default: the demo")
+    sim.add_argument("--camera", help="camera id; default: the first")
+    sim.add_argument("--source", help="sim:// URL instead of the camera's")
+    sim.add_argument("--out", type=Path, required=True, help="model JSON to write")
+    sim.add_argument("--frames", type=int, default=200, help="samples per simulated run")
+    sim.add_argument("--runs", type=int, default=3, help="simulated runs (different seeds)")
+    sim.add_argument("--first-seed", type=int, default=101)
+    sim.set_defaults(func=cmd_calibrate_sim)
+
+    ground = cal_sub.add_parser("ground", help="check a ground homography (exit 1 on warnings)")
+    ground.add_argument("--ground-image", required=True,
+                        help="4 image points [[x,y],...] for a homography")
+    ground.add_argument("--ground-world", required=True,
+                        help="the same 4 points on the ground, metres")
+    ground.set_defaults(func=cmd_calibrate_ground)
+
+    ev = sub.add_parser("eval", help="counts vs ground truth, every detector side by side")
+    ev.add_argument("--source", required=True, help="video file or pattern seq_%%06d.jpg")
+    ev.add_argument("--truth", required=True, help="CSV frame,count or head points frame,x,y")
+    _zone_flags(ev)
+    ev.add_argument("--train-frames", type=int,
+                    help="calibrate on frames up to N (default: the dataset's standard "
+                    "protocol where known, else 20%% of the labelled frames)")
+    ev.add_argument("--detectors", default="background,background_global,hog")
+    ev.add_argument("--hog-stride", type=int, default=5, help="score HOG on every k-th frame")
+    ev.add_argument("--hog-upscale", type=float, default=1.0)
+    ev.add_argument("--limit", type=int, help="use frames up to this number only")
+    ev.add_argument("--json", required=True, help="report to write")
+    ev.add_argument("--plot", help="PNG of count and truth over time")
+    ev.set_defaults(func=cmd_eval)

@@ -1,0 +1,1 @@
+"""Small shared helpers with no project imports: redaction, retry delays, pacing."""

@@ -1,0 +1,249 @@
+"""Routes events to rules and keeps rule state in a pluggable key→state store.
+
+The engine knows inputs (camera samples of a zone, sensor readings, liveness, health),
+never rule kinds: each rule says which :class:`~crowdwatch.streams.rules.base.Route` it
+listens on. The store is a plain dict in the embedded engine; a scale-out worker hands
+in a table. A fingerprint that is already firing is never sent again, and only a
+firing one can resolve.
+
+Inhibition: while a camera is not trustworthy (stale, tampered or down, or a rule that
+guards it firing) its zones' camera-fed rules take no samples and their clear timers
+restart, so a dead or covered camera never produces a false all-clear; the alerts that
+were firing stay firing until real counts show the zone is clear.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import (
+    Alert,
+    AlertState,
+    CameraHealth,
+    CountEvent,
+    HealthState,
+    SensorEvent,
+)
+from crowdwatch.streams.rules.base import Input, Rule, RuleSeries, RuleState
+from crowdwatch.streams.rules.registry import build_rules
+
+Event = CountEvent | SensorEvent | CameraHealth
+
+
+@dataclass(slots=True)
+class SensorReading(RuleState):
+    """A sensor's latest reading, kept so a zone's sensors can be summed."""
+
+    ts: float
+    value: float
+
+
+class RuleEngine:
+    def __init__(
+        self,
+        config: CrowdwatchConfig,
+        start_ts: float,
+        store: MutableMapping[str, Any] | None = None,
+        offline_from_counts: bool = True,
+        tick_known_only: bool = False,
+    ) -> None:
+        """``store`` keeps rule state and which alerts are firing (a dict, or a table).
+
+        A scale-out worker passes ``offline_from_counts=False`` (camera liveness comes
+        from the health topic, keyed by camera, so its state lives in one partition)
+        and ``tick_known_only=True`` (a worker only judges sources whose state it owns).
+        """
+        self.rules = build_rules(config)
+        self.store: MutableMapping[str, Any] = {} if store is None else store
+        self.start_ts = start_ts
+        self.offline_from_counts = offline_from_counts
+        self.tick_known_only = tick_known_only
+        self.combine_within = config.sensors.combine_within
+        self.routes: dict[Input, dict[str, list[Rule[Any]]]] = {i: defaultdict(list)
+                                                                for i in Input}
+        for rule in self.rules:
+            for route in rule.routes:
+                self.routes[route.input][route.key].append(rule)
+        self.tickers = [rule for rule in self.rules if rule.ticks]
+        self.zone_sensors: dict[str, list[str]] = defaultdict(list)
+        for dev in config.sensors.devices:
+            if dev.zone:
+                self.zone_sensors[dev.zone].append(dev.id)
+        self.zone_area = {z.id: z.area_m2 for z in config.sensors.zones}
+        self.camera_zones = {c.id: [z.id for z in c.zones] for c in config.cameras}
+        self._camera_zone = self.routes[Input.CAMERA_ZONE]
+
+    def series(self) -> list[RuleSeries]:
+        """Every label set the rules can raise (metrics pre-create them)."""
+        return [series for rule in self.rules for series in rule.series()]
+
+    # -- state ----------------------------------------------------------------------
+
+    def _state(self, rule: Rule[Any]) -> Any:
+        """The rule's stored state; a missing or foreign one (another rule's, an older
+        schema) starts fresh instead of crashing the rule."""
+        state = self.store.get(rule.state_key)
+        if not isinstance(state, rule.state_type):
+            state = rule.new_state(self.start_ts)
+        return state
+
+    # -- events ---------------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Alert]:
+        """Feed one event; return the notifications to send (deduplicated)."""
+        out: list[Alert] = []
+        if isinstance(event, CountEvent):
+            camera = event.camera_id
+            if self.store.get(f"unhealthy/{camera}"):
+                return []  # counts from a stale or tampered view are not evidence
+            if self.offline_from_counts:
+                out += self._seen(Input.CAMERA_SEEN, camera, event.ts)
+                self._set_flag("down", camera, False)  # a counted frame proves it is back
+            if not self._inhibited(camera):
+                for rule in self._camera_zone.get(event.zone_id, ()):
+                    state = self._state(rule)
+                    out += rule.on_zone(state, event.zone_id, event.ts, event.count,
+                                        event.density_ppm2)
+                    self.store[rule.state_key] = state
+        elif isinstance(event, SensorEvent):
+            out += self._sensor(event)
+        elif isinstance(event, CameraHealth):
+            for rule in self.routes[Input.CAMERA_HEALTH].get(event.camera_id, ()):
+                state = self._state(rule)
+                rule.on_health(state, event.state, event.reason)
+                self.store[rule.state_key] = state
+            self._set_flag("unhealthy", event.camera_id,
+                           event.state in (HealthState.STALE, HealthState.TAMPERED))
+            self._set_flag("down", event.camera_id, event.state == HealthState.DOWN)
+            if event.state == HealthState.UP:
+                out += self._seen(Input.CAMERA_SEEN, event.camera_id, event.ts)
+        return self._dedupe(out)
+
+    def _sensor(self, event: SensorEvent) -> list[Alert]:
+        out = self._seen(Input.SENSOR_SEEN, event.sensor_id, event.ts)
+        for rule in self.routes[Input.SENSOR].get(event.sensor_id, ()):
+            state = self._state(rule)
+            out += rule.on_sensor(state, event.sensor_id, event.ts, event.value)
+            self.store[rule.state_key] = state
+        zone = event.zone_id
+        zone_rules = self.routes[Input.SENSOR_ZONE].get(zone or "")
+        if not zone or not zone_rules:
+            return out
+        key = f"sensor/{event.sensor_id}"
+        last = self.store.get(key)
+        if isinstance(last, SensorReading) and event.ts <= last.ts:
+            return out  # late or replayed reading
+        self.store[key] = SensorReading(event.ts, event.value)
+        total = self.zone_value(zone, event.ts)
+        area = self.zone_area.get(zone)
+        density = total / area if area else None
+        for rule in zone_rules:
+            state = self._state(rule)
+            out += rule.on_zone(state, zone, event.ts, total, density)
+            self.store[rule.state_key] = state
+        return out
+
+    def zone_value(self, zone_id: str, ts: float) -> float:
+        """Sum of the zone's sensors' latest readings taken within ``combine_within``."""
+        total = 0.0
+        for sensor_id in self.zone_sensors.get(zone_id, ()):
+            reading = self.store.get(f"sensor/{sensor_id}")
+            if isinstance(reading, SensorReading) and ts - reading.ts <= self.combine_within:
+                total += reading.value
+        return total
+
+    def as_metric(self, zone_id: str, people: float, metric: str) -> float:
+        """A sensor zone's people as the metric a rule reads (density: per m² of its area;
+        NaN for a zone without an area, which config checks keep away from density rules)."""
+        if metric != "density":
+            return people
+        area = self.zone_area.get(zone_id)
+        return people / area if area else float("nan")
+
+    def _seen(self, source: Input, source_id: str, ts: float) -> list[Alert]:
+        out: list[Alert] = []
+        for rule in self.routes[source].get(source_id, ()):
+            state = self._state(rule)
+            alerts = rule.on_seen(state, ts)
+            self.store[rule.state_key] = state
+            if alerts and rule.guards_camera:
+                self._set_flag("offline", rule.guards_camera, False)
+            out += alerts
+        return out
+
+    # -- inhibition -----------------------------------------------------------------
+
+    def _inhibited(self, camera_id: str) -> bool:
+        return any(self.store.get(f"{flag}/{camera_id}")
+                   for flag in ("unhealthy", "down", "offline"))
+
+    def _set_flag(self, flag: str, camera_id: str, on: bool) -> None:
+        """Camera trust flags: ``unhealthy`` (stale or tampered view), ``down`` (no frames,
+        cleared by the next counted frame) and ``offline`` (a guarding rule firing)."""
+        key = f"{flag}/{camera_id}"
+        if bool(self.store.get(key)) == on:
+            return
+        was = self._inhibited(camera_id)
+        self.store[key] = on
+        if on and not was:
+            self._restart_clear_timers(camera_id)
+
+    def _restart_clear_timers(self, camera_id: str) -> None:
+        """Samples before the outage must not count towards clear_for after it."""
+        for zone_id in self.camera_zones.get(camera_id, ()):
+            for rule in self._camera_zone.get(zone_id, ()):
+                state = self.store.get(rule.state_key)
+                if isinstance(state, rule.state_type):
+                    rule.on_outage(state)
+                    self.store[rule.state_key] = state
+
+    def inhibited_zones(self) -> set[str]:
+        """Zones whose camera is not trustworthy now (dashboards show 'no data')."""
+        return {z for cam, zones in self.camera_zones.items() if self._inhibited(cam)
+                for z in zones}
+
+    # -- time -----------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Alert]:
+        """Evaluate time-based rules (camera offline, sensor silent) at ``now``."""
+        out: list[Alert] = []
+        for rule in self.tickers:
+            state = self.store.get(rule.state_key)
+            if not isinstance(state, rule.state_type):
+                if self.tick_known_only:
+                    continue
+                state = rule.new_state(self.start_ts)
+            alerts = rule.on_tick(state, now)
+            if alerts:
+                self.store[rule.state_key] = state
+                if rule.guards_camera:
+                    self._set_flag("offline", rule.guards_camera,
+                                   alerts[-1].state == AlertState.FIRING)
+                out += alerts
+        return self._dedupe(out)
+
+    @property
+    def firing(self) -> dict[str, bool]:
+        """Fingerprints firing now (kept in the store so a restarted worker knows them)."""
+        return {k[len("firing/"):]: True for k in list(self.store.keys())
+                if k.startswith("firing/") and self.store.get(k)}
+
+    def _dedupe(self, alerts: list[Alert]) -> list[Alert]:
+        """Only the first firing and the first resolution of a fingerprint pass."""
+        out = []
+        for alert in alerts:
+            key = f"firing/{alert.fingerprint}"
+            if alert.state == AlertState.FIRING:
+                if self.store.get(key):
+                    continue
+                self.store[key] = True
+            else:
+                if not self.store.get(key):
+                    continue
+                self.store[key] = False
+            out.append(alert)
+        return out

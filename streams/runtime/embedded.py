@@ -1,0 +1,152 @@
+"""The embedded default: cameras, detectors and the rule engine in one process.
+
+Camera threads put events on one bounded queue; the main thread drains it into the
+rule engine, updates metrics, ticks time-based rules and hands notifications to the
+sinks. No broker, no frames outside the camera threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+
+from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.deadletter import DeadLetterFile
+from crowdwatch.events import CameraHealth, CountEvent, SensorEvent
+from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.ingest.sensors import sensor_listeners
+from crowdwatch.metrics import Metrics
+from crowdwatch.streams.alerting.sinks import Dispatcher
+from crowdwatch.streams.rules.engine import Event, RuleEngine
+
+log = logging.getLogger("crowdwatch.run")
+
+
+class EmbeddedRunner:
+    def __init__(
+        self,
+        config: CrowdwatchConfig,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        realtime: bool = True,
+    ) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.realtime = realtime
+        self.stop_event = threading.Event()
+        self.events: queue.Queue = queue.Queue(maxsize=config.engine.queue_size)
+        self.engine = RuleEngine(config, start_ts=time.time())
+        self._gauges: dict[tuple[str, str], tuple] = {}
+        self._count_events = metrics.events_total.labels(type="count")
+        self._health_events = metrics.events_total.labels(type="health")
+        self._sensor_events = metrics.events_total.labels(type="sensor")
+        self.workers = [
+            CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
+            for cam in config.cameras
+        ]
+        self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
+        self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
+                                        config.kafka.max_message_bytes)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.events.put(event, timeout=1.0)
+        except queue.Full:
+            if isinstance(event, CountEvent):
+                self.metrics.frames_dropped.labels(camera=event.camera_id).inc()
+
+    def _zone_gauges(self, camera_id: str, zone_id: str) -> tuple:
+        """(people, density) gauge children, looked up once per zone, not per event."""
+        key = (camera_id, zone_id)
+        gauges = self._gauges.get(key)
+        if gauges is None:
+            m = self.metrics
+            gauges = (m.zone_people.labels(camera=camera_id, zone=zone_id),
+                      m.zone_density.labels(camera=camera_id, zone=zone_id))
+            self._gauges[key] = gauges
+        return gauges
+
+    def _handle(self, event: Event) -> None:
+        now = time.time()
+        self.metrics.last_event.set(now)
+        if isinstance(event, CountEvent):
+            self._count_events.inc()
+            people, density = self._zone_gauges(event.camera_id, event.zone_id)
+            people.set(event.count)
+            if event.density_ppm2 is not None:
+                density.set(event.density_ppm2)
+            self.metrics.capture_to_event.observe(max(0.0, now - event.ts))
+        elif isinstance(event, SensorEvent):
+            self._sensor_events.inc()
+            self.metrics.observe_sensor(event)
+        elif isinstance(event, CameraHealth):
+            self._health_events.inc()
+        for alert in self.engine.handle(event):
+            self.dispatcher.send(alert)
+        if isinstance(event, CameraHealth):
+            self._show_inhibited()
+
+    def _show_inhibited(self) -> None:
+        """Zones of an untrustworthy camera show no count (a gap), never a stale one."""
+        inhibited = self.engine.inhibited_zones()
+        for (_camera_id, zone_id), (people, density) in self._gauges.items():
+            self.metrics.zone_inhibited.labels(zone=zone_id).set(zone_id in inhibited)
+            if zone_id in inhibited:
+                people.set(float("nan"))
+                density.set(float("nan"))
+
+    def run(self, duration: float | None = None) -> None:
+        """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
+        self.metrics.describe_config(self.config, self.engine.series())
+        self.metrics.consumer_lag.labels(stage="embedded").set(0)
+        for worker in self.workers:
+            worker.start()
+        for listener in self.sensors:
+            listener.start()
+        log.info("crowdwatch running: %d camera(s), %d sensor listener(s), %d rule(s)",
+                 len(self.workers), len(self.sensors), len(self.config.rules),
+                 extra={"site": self.config.site.name})
+        deadline = None if duration is None else time.monotonic() + duration
+        tick = self.config.engine.tick
+        next_tick = time.monotonic() + tick
+        try:
+            while not self.stop_event.is_set():
+                now_mono = time.monotonic()
+                if deadline is not None and now_mono >= deadline:
+                    break
+                if (not self.sensors and not any(w.is_alive() for w in self.workers)
+                        and self.events.empty()):
+                    log.info("every source has ended")
+                    break
+                timeout = max(0.0, min(next_tick, deadline or next_tick) - now_mono)
+                with contextlib.suppress(queue.Empty):
+                    self._handle(self.events.get(timeout=timeout))
+                if time.monotonic() >= next_tick:
+                    self.metrics.consumer_lag.labels(stage="embedded").set(self.events.qsize())
+                    alerts = self.engine.tick(time.time())
+                    for alert in alerts:
+                        self.dispatcher.send(alert)
+                    if alerts:
+                        self._show_inhibited()
+                    next_tick += tick
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for listener in self.sensors:
+            listener.stop()
+        self.sensors = []
+        for worker in self.workers:
+            worker.join(timeout=5.0)
+        while True:  # drain what cameras produced before they stopped
+            try:
+                self._handle(self.events.get_nowait())
+            except queue.Empty:
+                break
+        self.dispatcher.close()
+        self.deadletter.close()

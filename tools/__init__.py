@@ -1,0 +1,1 @@
+"""Offline tools on top of everything else: calibrate, eval, replay and tune."""
