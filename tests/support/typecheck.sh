@@ -4,6 +4,10 @@
 # links laid out like the installed package. Settings live in pyproject.toml.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mypy_bin="${MYPY:-mypy}"
+if [[ "$mypy_bin" == */* ]]; then  # a path: make it absolute before leaving this folder
+  mypy_bin="$(cd "$(dirname "$mypy_bin")" && pwd)/$(basename "$mypy_bin")"
+fi
 tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
 mkdir "$tree/crowdwatch"
@@ -14,4 +18,4 @@ for folder in ingest detectors streams dashboards tools cli; do
   ln -s "$PWD/$folder" "$tree/crowdwatch/$folder"
 done
 cd "$tree"
-"${MYPY:-mypy}" --config-file "$OLDPWD/pyproject.toml" -p crowdwatch
+"$mypy_bin" --config-file "$OLDPWD/pyproject.toml" -p crowdwatch
