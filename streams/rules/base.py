@@ -42,11 +42,6 @@ class Route:
     key: str  # zone id for *_ZONE, sensor id for SENSOR*, camera id for CAMERA_*
 
 
-class Edge(StrEnum):
-    FIRING = "firing"
-    RESOLVED = "resolved"
-
-
 @dataclass(frozen=True, slots=True)
 class RuleSeries:
     """One label set a rule can raise, for metrics and dashboards (threshold if it has one)."""
@@ -101,7 +96,7 @@ class EdgeState(RuleState):
 
 
 def edge_step(st: EdgeState, ts: float, raised: bool, held: bool, fire_for: float,
-              clear_for: float) -> tuple[Edge, float] | None:
+              clear_for: float) -> tuple[AlertState, float] | None:
     """The one fire/resolve state machine every level-like rule shares.
 
     An alert fires once ``raised`` has held for ``fire_for`` seconds and resolves once
@@ -117,7 +112,7 @@ def edge_step(st: EdgeState, ts: float, raised: bool, held: bool, fire_for: floa
         if ts - st.pending_since < fire_for:
             return None
         st.firing_since, st.pending_since, st.clear_since = ts, None, None
-        return (Edge.FIRING, ts)
+        return (AlertState.FIRING, ts)
     if held:
         st.clear_since = None
         return None
@@ -127,7 +122,7 @@ def edge_step(st: EdgeState, ts: float, raised: bool, held: bool, fire_for: floa
         return None
     starts = st.firing_since
     st.firing_since, st.clear_since = None, None
-    return (Edge.RESOLVED, starts)
+    return (AlertState.RESOLVED, starts)
 
 
 def push_window(times: list[float], values: list[float], ts: float, value: float,
@@ -216,12 +211,12 @@ class Rule(Generic[S]):
         return []
 
     def alert(self, *, fingerprint: str, zone_id: str, severity: Severity | str,
-              state: AlertState | Edge, starts_at: float, ends_at: float | None = None,
+              state: AlertState, starts_at: float, ends_at: float | None = None,
               value: float, threshold: float, summary: str,
               labels: dict[str, str]) -> Alert:
         """The one place rules build an Alert (by keyword)."""
         return Alert(fingerprint=fingerprint, rule=self.kind, zone_id=zone_id,
-                     severity=Severity(severity), state=AlertState(state),
+                     severity=Severity(severity), state=state,
                      starts_at=starts_at, ends_at=ends_at, value=value, threshold=threshold,
                      summary=summary, labels=labels)
 

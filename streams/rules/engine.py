@@ -139,8 +139,7 @@ class RuleEngine:
             return out  # late or replayed reading
         self.store[key] = SensorReading(event.ts, event.value)
         total = self.zone_value(zone, event.ts)
-        area = self.zone_area.get(zone)
-        density = total / area if area else None
+        density = self.zone_density(zone, total)
         for rule in zone_rules:
             state = self._state(rule)
             out += rule.on_zone(state, zone, event.ts, total, density)
@@ -156,13 +155,18 @@ class RuleEngine:
                 total += reading.value
         return total
 
+    def zone_density(self, zone_id: str, people: float) -> float | None:
+        """A sensor zone's people per m² of its area (None for a zone without an area)."""
+        area = self.zone_area.get(zone_id)
+        return people / area if area else None
+
     def as_metric(self, zone_id: str, people: float, metric: str) -> float:
-        """A sensor zone's people as the metric a rule reads (density: per m² of its area;
-        NaN for a zone without an area, which config checks keep away from density rules)."""
+        """A sensor zone's people as the metric a rule reads (density: NaN for a zone
+        without an area, which config checks keep away from density rules)."""
         if metric != "density":
             return people
-        area = self.zone_area.get(zone_id)
-        return people / area if area else float("nan")
+        density = self.zone_density(zone_id, people)
+        return float("nan") if density is None else density
 
     def _seen(self, source: Input, source_id: str, ts: float) -> list[Alert]:
         out: list[Alert] = []

@@ -8,9 +8,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from crowdwatch.config import CrowdwatchConfig, Seconds
-from crowdwatch.events import Alert, CountEvent, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, CountEvent, Severity, fingerprint
 from crowdwatch.streams.rules.base import (
-    Edge,
     EdgeState,
     Route,
     Rule,
@@ -20,7 +19,7 @@ from crowdwatch.streams.rules.base import (
     push_window,
     window_statistic,
 )
-from crowdwatch.streams.rules.kinds._zone import ZoneRuleSpec, pick
+from crowdwatch.streams.rules.kinds._zone import ZoneRuleSpec, ZoneValueRule, pick
 
 
 class ThresholdSpec(ZoneRuleSpec):
@@ -78,7 +77,7 @@ class ThresholdState(RuleState):
                    {k: EdgeState(*v) for k, v in data["levels"].items()})
 
 
-class ThresholdRule(Rule[ThresholdState]):
+class ThresholdRule(ZoneValueRule[ThresholdState]):
     """Each severity is its own alert (fingerprint over site, rule, zone, severity), like
     two Prometheus alerting rules: warning clears under ``clear_below`` (default: the
     warn level), critical clears under the warn level."""
@@ -90,6 +89,7 @@ class ThresholdRule(Rule[ThresholdState]):
         super().__init__(cfg.rule_id(), cfg.zone, site, (route or cfg.camera_route(),))
         self.cfg = cfg
         self.kind = cfg.kind  # type: ignore[misc]  # count and density share this class
+        self.metric = cfg.reads()
         self.zone_id = cfg.zone
         self.camera_id = camera_id
         warn_clear = cfg.clear_below if cfg.clear_below is not None else cfg.warn
@@ -112,12 +112,7 @@ class ThresholdRule(Rule[ThresholdState]):
 
     def value_of(self, event: CountEvent) -> float | None:
         """The value this rule reads from a camera sample."""
-        return pick(self.kind, event.count, event.density_ppm2)
-
-    def on_zone(self, state: ThresholdState, zone_id: str, ts: float, count: float,
-                density: float | None) -> list[Alert]:
-        value = pick(self.kind, count, density)
-        return [] if value is None else self.observe(state, ts, value)
+        return pick(self.metric, event.count, event.density_ppm2)
 
     def observe(self, state: ThresholdState, ts: float, value: float) -> list[Alert]:
         """Add one sample; return the notifications it causes (usually none)."""
@@ -142,7 +137,7 @@ class ThresholdRule(Rule[ThresholdState]):
                          self.cfg.for_, self.cfg.clear_for)
         if edge is None:
             return None
-        if edge[0] is Edge.FIRING:
+        if edge[0] is AlertState.FIRING:
             summary = (f"{self.kind} in {self.zone_id} is {stat:.2f} {self.unit}, at or above "
                        f"{level.severity} level {level.threshold:g} for {self.cfg.for_:g}s")
             return self._alert(level, edge[0], ts, None, stat, level.threshold, summary)
@@ -150,7 +145,7 @@ class ThresholdRule(Rule[ThresholdState]):
                    f"{level.clear_below:g} for {self.cfg.clear_for:g}s")
         return self._alert(level, edge[0], edge[1], ts, stat, level.clear_below, summary)
 
-    def _alert(self, level: Level, state: Edge, starts: float, ends: float | None,
+    def _alert(self, level: Level, state: AlertState, starts: float, ends: float | None,
                value: float, threshold: float, summary: str) -> Alert:
         return self.alert(
             fingerprint=self._fingerprints[level.severity], zone_id=self.zone_id,

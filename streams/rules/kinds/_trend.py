@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from crowdwatch.events import Severity, fingerprint
-from crowdwatch.streams.rules.base import Route, Rule, RuleSeries, S
-from crowdwatch.streams.rules.kinds._zone import ZoneRuleSpec
+from crowdwatch.streams.rules.base import EdgeState, Route, RuleSeries
+from crowdwatch.streams.rules.kinds._zone import ZoneRuleSpec, ZoneValueRule
+
+E = TypeVar("E", bound=EdgeState)
 
 
 class TrendSpec(ZoneRuleSpec):
@@ -16,7 +18,7 @@ class TrendSpec(ZoneRuleSpec):
         return self.metric
 
 
-class TrendRule(Rule[S]):
+class TrendRule(ZoneValueRule[E]):
     def __init__(self, cfg: TrendSpec, site: str, camera_id: str, route: Route | None,
                  severity: str = "warning") -> None:
         super().__init__(cfg.rule_id(), cfg.zone, site, (route or cfg.camera_route(),))
@@ -35,6 +37,5 @@ class TrendRule(Rule[S]):
         return {"site": self.site, "zone": self.zone_id, "camera": self.camera_id,
                 "rule": self.kind, "severity": self.severity.value}
 
-    def on_outage(self, state: S) -> None:
-        if hasattr(state, "clear_since"):
-            state.clear_since = None
+    def on_outage(self, state: E) -> None:
+        state.clear_since = None

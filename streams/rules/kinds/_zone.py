@@ -7,7 +7,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Loc, RuleSource
-from crowdwatch.streams.rules.base import Input, Route, RuleSpec
+from crowdwatch.events import Alert
+from crowdwatch.streams.rules.base import Input, Route, Rule, RuleSpec, S
 
 SOURCE_HELP = ("Where the zone's values come from: camera counts, sensor readings, or auto "
                "(camera if a camera watches the zone, else its sensors).")
@@ -54,3 +55,17 @@ class ZoneRuleSpec(RuleSpec):
 def pick(metric: str, count: float, density: float | None) -> float | None:
     """The value a zone rule reads from a sample."""
     return density if metric == "density" else count
+
+
+class ZoneValueRule(Rule[S]):
+    """A rule that judges one zone's values (its ``metric``) one sample at a time."""
+
+    metric: str
+
+    def on_zone(self, state: S, zone_id: str, ts: float, count: float,
+                density: float | None) -> list[Alert]:
+        value = pick(self.metric, count, density)
+        return [] if value is None else self.observe(state, ts, value)
+
+    def observe(self, state: S, ts: float, value: float) -> list[Alert]:
+        raise NotImplementedError

@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Loc, Seconds
-from crowdwatch.events import Alert, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, Severity, fingerprint
 from crowdwatch.streams.rules.base import (
-    Edge,
     EdgeState,
     Input,
     Route,
@@ -128,7 +127,7 @@ class DisagreementRule(Rule[DisagreementState]):
                          self.cfg.for_, self.cfg.clear_for)
         if edge is None:
             return []
-        firing = edge[0] is Edge.FIRING
+        firing = edge[0] is AlertState.FIRING
         summary = (f"camera count {camera:.1f} and sensor {self.sensor_id} reading {sensor:.1f} "
                    f"in {self.zone_id} differ by {gap:.0%} (tolerance "
                    f"{self.cfg.tolerance:.0%}); check the camera view and the sensor"

@@ -8,10 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Seconds
-from crowdwatch.events import Alert, iso
-from crowdwatch.streams.rules.base import Edge, EdgeState, Route, Rule, edge_step
+from crowdwatch.events import Alert, AlertState, iso
+from crowdwatch.streams.rules.base import EdgeState, Route, Rule, edge_step
 from crowdwatch.streams.rules.kinds._trend import TrendRule, TrendSpec
-from crowdwatch.streams.rules.kinds._zone import pick
 from crowdwatch.streams.rules.registry import rule_kind
 
 
@@ -82,11 +81,6 @@ class ForecastRule(TrendRule[HoltState]):
             return None
         return (self.cfg.threshold - state.level) / state.trend
 
-    def on_zone(self, state: HoltState, zone_id: str, ts: float, count: float,
-                density: float | None) -> list[Alert]:
-        value = pick(self.metric, count, density)
-        return [] if value is None else self.observe(state, ts, value)
-
     def observe(self, state: HoltState, ts: float, value: float) -> list[Alert]:
         if state.last_ts is not None and ts <= state.last_ts:
             return []
@@ -96,14 +90,15 @@ class ForecastRule(TrendRule[HoltState]):
         edge = edge_step(state, ts, warn, warn, self.cfg.for_, self.cfg.clear_for)
         if edge is None:
             return []
-        if edge[0] is Edge.FIRING:
+        if edge[0] is AlertState.FIRING:
             state.predicted_at = ts + (eta or 0.0)
             return [self._alert(edge[0], ts, None, state)]
         return [self._alert(edge[0], edge[1], ts, state)]
 
-    def _alert(self, edge: Edge, starts: float, ends: float | None, state: HoltState) -> Alert:
+    def _alert(self, edge: AlertState, starts: float, ends: float | None,
+               state: HoltState) -> Alert:
         when = iso(state.predicted_at)
-        firing = edge is Edge.FIRING
+        firing = edge is AlertState.FIRING
         summary = (f"{self.zone_id} is forecast to reach {self.cfg.threshold:g} "
                    f"{self.metric} at {when} (now {state.level or 0.0:.2f}, trend "
                    f"{state.trend * 60:+.2f}/min)" if firing

@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Loc, Seconds
-from crowdwatch.events import Alert, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, Severity, fingerprint
 from crowdwatch.streams.rules.base import (
-    Edge,
     EdgeState,
     Input,
     Route,
@@ -90,7 +89,7 @@ class OccupancyRule(Rule[OccupancyState]):
         edge = edge_step(state, ts, occupied, occupied, self.cfg.for_, self.cfg.clear_for)
         if edge is None:
             return []
-        firing = edge[0] is Edge.FIRING
+        firing = edge[0] is AlertState.FIRING
         if firing:
             state.fired_zone = busiest
         zone = state.fired_zone or busiest

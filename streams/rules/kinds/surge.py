@@ -9,9 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Seconds
-from crowdwatch.events import Alert
+from crowdwatch.events import Alert, AlertState
 from crowdwatch.streams.rules.base import (
-    Edge,
     EdgeState,
     Route,
     Rule,
@@ -20,7 +19,6 @@ from crowdwatch.streams.rules.base import (
     window_statistic,
 )
 from crowdwatch.streams.rules.kinds._trend import TrendRule, TrendSpec
-from crowdwatch.streams.rules.kinds._zone import pick
 from crowdwatch.streams.rules.registry import rule_kind
 
 
@@ -70,11 +68,6 @@ class SurgeRule(TrendRule[SurgeState]):
         end = window_statistic(v[tail_start:], "median")
         return (end - start) / ((t[-1] - t[0]) / 60.0)
 
-    def on_zone(self, state: SurgeState, zone_id: str, ts: float, count: float,
-                density: float | None) -> list[Alert]:
-        value = pick(self.metric, count, density)
-        return [] if value is None else self.observe(state, ts, value)
-
     def observe(self, state: SurgeState, ts: float, value: float) -> list[Alert]:
         if not push_window(state.times, state.values, ts, value, self.cfg.window,
                            keep_edge=True):
@@ -86,7 +79,7 @@ class SurgeRule(TrendRule[SurgeState]):
                          rise >= 0.5 * self.cfg.rise_per_min, 0.0, self.cfg.clear_for)
         if edge is None:
             return []
-        firing = edge[0] is Edge.FIRING
+        firing = edge[0] is AlertState.FIRING
         unit = "persons/m²" if self.metric == "density" else "people"
         summary = (f"surge in {self.zone_id}: +{rise:.1f} {unit}/min over "
                    f"{self.cfg.window:g}s (limit {self.cfg.rise_per_min:g})"
