@@ -51,7 +51,7 @@ def points(text: str, flag: str) -> list[list[float]]:
         pts = json.loads(text)
         if (not isinstance(pts, list) or len(pts) < 3
                 or not all(isinstance(p, list) and len(p) == 2 for p in pts)):
-            raise UsageError(f"{flag} must be JSON like [[x,y],[x,y],...]; got {text!r}")
+            raise ValueError
         return [[float(a), float(b)] for a, b in pts]
     except (ValueError, TypeError):
         raise UsageError(f"{flag} must be JSON like [[x,y],[x,y],...]; got {text!r}") from None
