@@ -45,6 +45,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.streams.rules.kinds.sensor_silent import SensorSilentRuleConfig
 from crowdwatch.streams.rules.registry import rule_series
 
 DATASOURCE_UID = "crowdwatch-prometheus"
@@ -64,11 +65,12 @@ class Levels:
 
 def levels(config: CrowdwatchConfig, kind: str) -> Levels | None:
     """The tightest configured levels of one rule kind (colours for multi-zone panels)."""
-    found = [s for s in rule_series(config) if s.rule == kind and s.threshold is not None]
-    warn = [s.threshold for s in found if s.severity == "warning" and s.threshold is not None]
+    levels = [(s.severity, level) for s in rule_series(config)
+              if s.rule == kind and (level := s.threshold) is not None]
+    warn = [level for severity, level in levels if severity == "warning"]
     if not warn:
         return None
-    crit = [s.threshold for s in found if s.severity == "critical" and s.threshold is not None]
+    crit = [level for severity, level in levels if severity == "critical"]
     return Levels(min(warn), min(crit) if crit else None)
 
 
@@ -218,8 +220,7 @@ def overview(config: CrowdwatchConfig) -> Dashboard:
 
 def sensor_panels(config: CrowdwatchConfig, d: Dashboard) -> Dashboard:
     """Sensor readings and how long each sensor has been silent (sites with sensors)."""
-    silent_after = min((float(getattr(r, "after", 900.0)) for r in config.rules
-                        if r.kind == "sensor_silent"),
+    silent_after = min((r.after for r in config.rules if isinstance(r, SensorSilentRuleConfig)),
                        default=900.0)
     d = d.with_panel(series_panel(
         "Sensor readings", 12,
