@@ -14,6 +14,38 @@ from crowdwatch.errors import SourceError, UsageError
 from crowdwatch.progress import Progress
 
 
+def _geometry_zone(zone: Any, args: argparse.Namespace) -> Any:
+    """Attach --height-ref, --perspective and --ground-* to an evaluation zone."""
+    import json as _json
+
+    import numpy as np
+
+    from crowdwatch.detectors.person_scale import HeightRef
+    from crowdwatch.detectors.zones import ground_homography, pixel_area_scale
+
+    if getattr(args, "height_ref", None):
+        try:
+            raw = _json.loads(args.height_ref)
+        except ValueError:
+            raise UsageError(f"--height-ref must be JSON like [[xf,yf,xh,yh],...]; got "
+                             f"{args.height_ref!r}") from None
+        zone.height_ref = HeightRef.parse(raw, "--height-ref")
+        if args.perspective:
+            zone.perspective = np.load(args.perspective)
+    if getattr(args, "ground_image", None) or getattr(args, "ground_world", None):
+        if not (args.ground_image and args.ground_world):
+            raise UsageError("--ground-image and --ground-world go together")
+        zone.homography = ground_homography(points(args.ground_image, "--ground-image"),
+                                            points(args.ground_world, "--ground-world"))
+        zone.area_m2 = float((pixel_area_scale(zone.homography, zone.shape)
+                              * (zone.mask > 0)).sum())
+    return zone
+
+
+def _has_geometry(zone: Any) -> bool:
+    return zone.height_ref is not None or zone.homography is not None
+
+
 def _save_model(model: Any, out: Path, rows: int) -> int:
     model.save(out)
     print(json.dumps({"model": str(out), "layout": model.layout, "rows": rows,
@@ -48,6 +80,8 @@ def cmd_calibrate_footage(args: argparse.Namespace) -> int:
     truth = read_truth(args.truth, zone, native)
     last = args.train_frames or max(truth)
     labelled = {n: c for n, c in truth.items() if n <= last}
+    if args.layout == "geometry":
+        return _calibrate_geometry(args, _geometry_zone(zone, args), labelled, last)
     blank = RegressionModel.blank(args.layout, weight_map=args.perspective)
     bar = Progress(2 * last, "calibrate")
     model, samples, _ = fit_background(
@@ -55,6 +89,41 @@ def cmd_calibrate_footage(args: argparse.Namespace) -> int:
         zone, labelled, lambda: bar.update(bar.done + 1), trained_on=args.source)
     bar.close()
     return _save_model(model, args.out, len(samples.truth))
+
+
+def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int, float],
+                        last: int) -> int:
+    """Few-shot: the zero-label geometry count gets a scale (and offset) chosen by CV."""
+    import numpy as np
+
+    from crowdwatch.detectors.geometry import GeometryDetector
+    from crowdwatch.ingest.sources import numbered_frames
+    from crowdwatch.tools.fewshot import fit_correction
+
+    if not _has_geometry(zone):
+        raise UsageError("--layout geometry needs --height-ref (with or without "
+                         "--perspective) or --ground-image/--ground-world")
+    detector = GeometryDetector()
+    raw, ys = [], []
+    bar = Progress(last, "calibrate")
+    for number, image in numbered_frames(args.source, stop=last):
+        if number in labelled:
+            raw.append(detector.raw_counts(image, [zone])[zone.zone_id])
+            ys.append(labelled[number])
+        else:
+            detector.prime(image)
+        bar.update(number)
+    bar.close()
+    corr = fit_correction(np.array(raw), np.array(ys))
+    if corr.warning:
+        print(f"warning: {corr.warning}", file=sys.stderr)
+    result = {"detector": {"kind": "geometry", "slope": round(corr.slope, 4),
+                           "offset": round(corr.offset, 4)},
+              "layout": corr.layout, "labelled_frames": len(ys),
+              "expected_mae": corr.cv_mae, "constant_mae": corr.constant_cv_mae}
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
 
 
 def cmd_calibrate_sim(args: argparse.Namespace) -> int:
@@ -88,9 +157,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         evaluate,
         make_zone,
         plot_report,
+        summary_lines,
     )
 
-    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
+    detectors = tuple(d.strip() for d in (args.detectors or "").split(",") if d.strip())
     unknown = set(detectors) - set(DETECTORS)
     if unknown:
         raise UsageError(f"unknown detector(s) {sorted(unknown)}; known: {', '.join(DETECTORS)}")
@@ -100,11 +170,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise SourceError(f"{args.source}: no frames") from None
     native = first.shape[:2]
     polygon = points(args.zone, "--zone") if args.zone else None
-    zone = make_zone(native, polygon, args.roi_mask)
+    zone = _geometry_zone(make_zone(native, polygon, args.roi_mask), args)
+    if not detectors:
+        detectors = tuple(d for d in DETECTORS if d != "geometry" or _has_geometry(zone))
+    elif "geometry" in detectors and not _has_geometry(zone):
+        raise UsageError("the geometry detector needs --height-ref (with or without "
+                         "--perspective) or --ground-image/--ground-world")
     labelled = len(read_truth(args.truth, zone, native))
-    train = args.train_frames or default_train_frames(args.source, labelled)
+    train, pick = default_train_frames(args.source, labelled)
+    if args.train_frames is not None:
+        train, pick = args.train_frames, "spread"
+    pick = args.train_pick or pick
     setup = EvalSetup(args.source, args.truth, zone, native, train, args.perspective,
-                      args.hog_stride, args.hog_upscale, detectors, args.limit)
+                      args.hog_stride, args.hog_upscale, detectors, args.limit, pick,
+                      args.warmup)
     bar = Progress(1, "eval")
 
     def progress(done: int, total: int) -> None:
@@ -117,14 +196,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.plot:
         plot_report({**report, "series": series}, args.plot)
-    print(json.dumps(report["detectors"], indent=2))
+    for line in summary_lines(report):
+        print(line)
+    for name, det in report["detectors"].items():
+        if det.get("warning"):
+            print(f"warning: {name}: {det['warning']}", file=sys.stderr)
     return 0
 
 
 def _zone_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zone", help="zone polygon as JSON [[x,y],...] in native pixels")
     parser.add_argument("--roi-mask", help="zone as a mask image (white = counted)")
-    parser.add_argument("--perspective", help=".npy per-pixel weight map (global layout)")
+    parser.add_argument("--perspective", help=".npy relative perspective map (weight ∝ "
+                        "1/person area): global-layout weights, and with --height-ref the "
+                        "geometry counter's person size")
+    parser.add_argument("--height-ref", help="standing people as JSON [[xf,yf,xh,yh],...] "
+                        "(foot and head pixels): the geometry counter needs no labels")
+    parser.add_argument("--ground-image", help="4 image points [[x,y],...] of a ground "
+                        "homography (geometry counter, density bands)")
+    parser.add_argument("--ground-world", help="the same 4 points on the ground, metres")
 
 
 def register(sub: Any) -> None:
@@ -137,8 +227,9 @@ def register(sub: Any) -> None:
     foot.add_argument("--truth", required=True,
                       help="CSV frame,count or head points frame,x,y (1-based)")
     _zone_flags(foot)
-    foot.add_argument("--layout", choices=["cells", "global"], default="cells",
-                      help="cells: most accurate on this camera; global: transferable")
+    foot.add_argument("--layout", choices=["cells", "global", "geometry"], default="cells",
+                      help="cells: pixel regression, needs many labels; global: transferable; "
+                      "geometry: few-shot correction of the zero-label geometry counter")
     foot.add_argument("--train-frames", type=int, help="use labelled frames up to this number")
     foot.add_argument("--out", type=Path, required=True, help="model JSON to write")
     foot.set_defaults(func=cmd_calibrate_footage)
@@ -165,9 +256,15 @@ def register(sub: Any) -> None:
     ev.add_argument("--truth", required=True, help="CSV frame,count or head points frame,x,y")
     _zone_flags(ev)
     ev.add_argument("--train-frames", type=int,
-                    help="calibrate on frames up to N (default: the dataset's standard "
-                    "protocol where known, else 20%% of the labelled frames)")
-    ev.add_argument("--detectors", default="background,background_global,hog")
+                    help="calibrate on N labelled frames, 0 for none (default: the dataset's "
+                    "standard protocol where known, else 20%% of the labelled frames)")
+    ev.add_argument("--train-pick", choices=["spread", "first"],
+                    help="spread: N frames evenly over the labelled span (default); first: "
+                    "the first N")
+    ev.add_argument("--warmup", type=int, default=0,
+                    help="the first N frames only build the background (not scored)")
+    ev.add_argument("--detectors", help="comma list (default: all that the flags allow: "
+                    "geometry,background,background_global,hog)")
     ev.add_argument("--hog-stride", type=int, default=5, help="score HOG on every k-th frame")
     ev.add_argument("--hog-upscale", type=float, default=1.0)
     ev.add_argument("--limit", type=int, help="use frames up to this number only")

@@ -81,6 +81,13 @@ class ZoneConfig(_Strict):
     mask: str | None = Field(
         None, description="Instead of a polygon: a PNG the size of the frame, white = zone.")
     ground: GroundPlane | None = Field(None, description="Ground calibration for density.")
+    height_ref: list[Annotated[list[float], Field(min_length=4, max_length=4)]] | None = Field(
+        None, min_length=1,
+        description="Standing people as [foot_x, foot_y, head_x, head_y] native pixels: "
+        "gives the person size everywhere, so the geometry counter needs no labels.")
+    perspective: str | None = Field(
+        None, description="A relative perspective map (.npy, weight ∝ 1/person area), "
+        "scaled by height_ref.")
     lat: float | None = Field(None, ge=-90, le=90, description="Zone latitude (map panels).")
     lon: float | None = Field(None, ge=-180, le=180, description="Zone longitude (map panels).")
 
@@ -94,8 +101,17 @@ class ZoneConfig(_Strict):
 class BackgroundDetectorConfig(_Strict):
     kind: Literal["background"]
     model: str | None = Field(
-        None, description="Model JSON from `crowdwatch calibrate`; default: the shipped sim model."
+        None, description="Model JSON from `crowdwatch calibrate`. Without one, a camera whose "
+        "zones all have geometry (height_ref, or ground) counts by geometry with no labels; "
+        "otherwise the shipped sim model is used."
     )
+
+
+class GeometryDetectorConfig(_Strict):
+    kind: Literal["geometry"]
+    slope: float = Field(1.0, gt=0, description="Few-shot correction: count = slope·raw + "
+                         "offset (from `crowdwatch calibrate footage --layout geometry`).")
+    offset: float = Field(0.0, description="Few-shot correction offset (people).")
 
 
 class HogDetectorConfig(_Strict):
@@ -109,7 +125,8 @@ class HogDetectorConfig(_Strict):
 
 
 DetectorConfig = Annotated[
-    BackgroundDetectorConfig | HogDetectorConfig, Field(discriminator="kind")
+    BackgroundDetectorConfig | GeometryDetectorConfig | HogDetectorConfig,
+    Field(discriminator="kind")
 ]
 
 

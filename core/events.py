@@ -27,6 +27,7 @@ class HealthState(StrEnum):
     STALE = "stale"
     DOWN = "down"
     TAMPERED = "tampered"
+    WARMING_UP = "warming_up"  # frames arrive, the background is not built: no counts yet
 
 
 class AlertState(StrEnum):

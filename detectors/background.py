@@ -39,6 +39,7 @@ class BackgroundSettings:
     buffer: int = 60  # samples kept for the median
     every: int = 16  # keep one sample in this many
     recompute: int = 64  # recompute the median every this many samples
+    ready_kept: int = 8  # counting starts once this many samples are in the median
 
 
 @dataclass
@@ -204,8 +205,8 @@ class MedianBackground:
 
     @property
     def warm(self) -> float:
-        """0..1: how settled the median is (8 kept samples count as settled)."""
-        return min(1.0, len(self.frames) / 8)
+        """0..1: how settled the median is (``ready_kept`` kept samples count as settled)."""
+        return min(1.0, len(self.frames) / max(1, self.s.ready_kept))
 
 
 class BackgroundDetector:
@@ -288,6 +289,10 @@ class BackgroundDetector:
             cached = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
             self._zones[key] = cached
         return cached
+
+    @property
+    def ready(self) -> bool:
+        return self.bg.warm >= 1.0
 
     def prime(self, frame: np.ndarray) -> None:
         """Feed the background without counting (warm-up before labelled frames)."""

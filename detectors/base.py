@@ -19,3 +19,12 @@ class Detector(Protocol):
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         """Return {zone_id: (estimated people, quality 0..1)} for a BGR frame."""
         ...
+
+    @property
+    def ready(self) -> bool:
+        """False while the detector's state (e.g. a background) is still being built."""
+        ...
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Learn from a frame without counting it (warm-up)."""
+        ...

@@ -17,6 +17,10 @@ from crowdwatch.errors import ModelError
 
 class HogDetector:
     name = "hog"
+    ready = True  # stateless: counts from the first frame
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Nothing to learn."""
 
     def __init__(
         self,

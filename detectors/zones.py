@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from crowdwatch.config import ZoneConfig
+from crowdwatch.detectors.person_scale import HeightRef
 from crowdwatch.errors import ConfigError
 
 
@@ -67,6 +68,9 @@ class ZoneGeometry:
     homography: np.ndarray | None  # image pixels (this scale) -> metres
     area_m2: float | None
     raster: np.ndarray | None = None  # zone mask image (any size), instead of a polygon
+    height_ref: HeightRef | None = None  # (foot, head) pairs in native pixels
+    perspective: np.ndarray | None = None  # relative perspective map (any size)
+    ref_scale: float = 1.0  # this scale relative to the native pixels of height_ref
 
     def scaled(self, shape: tuple[int, int], scale: float) -> ZoneGeometry:
         """The same zone on frames resized by ``scale`` to ``shape``."""
@@ -74,7 +78,8 @@ class ZoneGeometry:
         if h is not None and scale != 1.0:
             h = h @ np.diag([1.0 / scale, 1.0 / scale, 1.0])
         poly = None if self.polygon is None else self.polygon * scale
-        return ZoneGeometry(self.zone_id, poly, shape, h, self.area_m2, self.raster)
+        return ZoneGeometry(self.zone_id, poly, shape, h, self.area_m2, self.raster,
+                            self.height_ref, self.perspective, self.ref_scale * scale)
 
     @classmethod
     def from_config(cls, zone: ZoneConfig, shape: tuple[int, int], scale: float) -> ZoneGeometry:
@@ -97,7 +102,18 @@ class ZoneGeometry:
                 geo = cls(zone.id, None, shape, homography, None, raster)
                 per_px = pixel_area_scale(homography, shape)
                 area = float((per_px * (geo.mask > 0)).sum())
-        return cls(zone.id, poly, shape, homography, area, raster)
+        height_ref = None
+        if zone.height_ref is not None:
+            height_ref = HeightRef.parse(zone.height_ref, f"zone {zone.id}")
+        perspective = None
+        if zone.perspective is not None:
+            try:
+                perspective = np.load(zone.perspective)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"zone {zone.id}: cannot read perspective map "
+                                  f"{zone.perspective}: {exc}") from None
+        return cls(zone.id, poly, shape, homography, area, raster, height_ref, perspective,
+                   scale)
 
     @cached_property
     def mask(self) -> np.ndarray:

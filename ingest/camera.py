@@ -38,7 +38,7 @@ class CameraPipeline:
 
     def __init__(self, cfg: CameraConfig, detector: Detector | None = None) -> None:
         self.cfg = cfg
-        self.detector = detector or build_detector(cfg.detector)
+        self.detector = detector or build_detector(cfg.detector, cfg.zones, cfg.url)
         self._prepared_for: tuple[int, int] | None = None
         self.zones: list[ZoneGeometry] = []
         self.masker: PrivacyMasker | None = None
@@ -63,6 +63,14 @@ class CameraPipeline:
             image = image.copy()
         assert self.masker is not None
         return self.masker.apply(image)
+
+    @property
+    def ready(self) -> bool:
+        return self.detector.ready
+
+    def prime(self, frame: Frame) -> None:
+        """Warm-up: the detector learns the view; no counts leave (they would be noise)."""
+        self.detector.prime(self.preprocess(frame.image))
 
     def process(self, frame: Frame) -> list[CountEvent]:
         view = self.preprocess(frame.image)
@@ -136,7 +144,7 @@ class CameraWorker(threading.Thread):
             return
         self.state, self.reason, self._last_health = state, reason, now
         self.metrics.camera_up.labels(camera=self.cfg.id).set(1 if state == "up" else 0)
-        for s in ("up", "stale", "down", "tampered"):
+        for s in ("up", "stale", "down", "tampered", "warming_up"):
             self.metrics.camera_state.labels(camera=self.cfg.id, state=s).set(
                 1 if s == state else 0)
         self.emit(CameraHealth(self.cfg.id, now, state, round(self._fps, 3), reason,
@@ -194,6 +202,10 @@ class CameraWorker(threading.Thread):
                 fps_gauge.set(round(self._fps, 3))
             last = now
             verdict = self.monitor.observe(frame.image, frame.ts)
+            if verdict.state == "up" and not self.pipeline.ready:
+                self._health("warming_up", "building the background; counts withheld")
+                self.pipeline.prime(frame)
+                continue
             self._health(verdict.state, verdict.reason)
             if verdict.state != "up":
                 continue  # a frozen or tampered view gives confident nonsense: no counts

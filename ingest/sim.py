@@ -36,6 +36,9 @@ class SimParams:
     width: int = 1280
     height: int = 720
     noise: float = 4.0  # sensor noise, grey levels (sigma)
+    cam_h: float = 6.0  # camera height above the ground (m)
+    focal: float = 0.78  # focal length as a share of the image width
+    horizon: float = 0.25  # horizon row as a share of the image height (sets the tilt)
 
     @classmethod
     def from_url(cls, url: str) -> SimParams:
@@ -47,7 +50,7 @@ class SimParams:
             raise ConfigError(f"unknown sim scene {scene!r}; known: {', '.join(SCENES)}")
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         casts = {"people": int, "base": int, "period": float, "seed": int, "w": int, "h": int,
-                 "noise": float}
+                 "noise": float, "cam_h": float, "focal": float, "horizon": float}
         unknown = set(query) - set(casts)
         if unknown:
             raise ConfigError(f"unknown sim parameter(s) {sorted(unknown)} in {url!r}")
@@ -59,21 +62,32 @@ class SimParams:
             values["width"] = values.pop("w")
         if "h" in values:
             values["height"] = values.pop("h")
-        return cls(scene=scene, **values)
+        params = cls(scene=scene, **values)
+        if not (1.0 <= params.cam_h <= 50.0 and 0.2 <= params.focal <= 5.0
+                and 0.0 <= params.horizon < 0.9):
+            raise ConfigError(f"sim camera out of range in {url!r}: cam_h 1-50 m, focal "
+                              "0.2-5 widths, horizon 0-0.9 heights")
+        return params
 
     def to_url(self) -> str:
         return (f"sim://{self.scene}?people={self.people}&base={self.base}&period={self.period:g}"
-                f"&seed={self.seed}&w={self.width}&h={self.height}&noise={self.noise:g}")
+                f"&seed={self.seed}&w={self.width}&h={self.height}&noise={self.noise:g}"
+                f"&cam_h={self.cam_h:g}&focal={self.focal:g}&horizon={self.horizon:g}")
 
 
 class PinholeGround:
     """Camera at height ``cam_h`` looking along the ground; maps ground (X, Z) to pixels."""
 
-    def __init__(self, width: int, height: int, cam_h: float = 6.0) -> None:
+    def __init__(self, width: int, height: int, cam_h: float = 6.0, focal: float = 0.78,
+                 horizon: float = 0.25) -> None:
         self.width, self.height, self.cam_h = width, height, cam_h
-        self.f = 0.78 * width
+        self.f = focal * width
         self.cx = width / 2.0
-        self.horizon = 0.25 * height
+        self.horizon = horizon * height
+
+    @classmethod
+    def of(cls, params: SimParams) -> PinholeGround:
+        return cls(params.width, params.height, params.cam_h, params.focal, params.horizon)
 
     def to_image(self, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.cx + self.f * x / z, self.horizon + self.f * self.cam_h / z
@@ -94,7 +108,7 @@ SCENE_Z = (8.0, 40.0)
 
 def gate_zone_config(params: SimParams) -> dict:
     """The demo zone as config: image polygon plus its ground calibration."""
-    cam = PinholeGround(params.width, params.height)
+    cam = PinholeGround.of(params)
     xs = np.array([p[0] for p in GATE_ZONE_M])
     zs = np.array([p[1] for p in GATE_ZONE_M])
     u, v = cam.to_image(xs, zs)
@@ -130,7 +144,7 @@ class SimScene:
     def __init__(self, params: SimParams) -> None:
         self.p = params
         self.rng = np.random.default_rng(params.seed)
-        self.cam = PinholeGround(params.width, params.height)
+        self.cam = PinholeGround.of(params)
         self.t = 0.0
         self.background = self._make_background()
         self._noise_bank = [

@@ -1,9 +1,17 @@
-"""Counts versus ground truth on real footage, every detector side by side in one run.
+"""Counts versus ground truth on real footage, every detector beside a constant guess.
 
-Each detector is calibrated on the first N labelled frames and scored on the rest
-only. The background counter sees the frames as a stream (its in-memory background
-primed on the calibration frames first); HOG, which is slow, can be scored on every
-k-th frame, and the report says how many frames each detector was scored on.
+One pass over the frames in time order, as a live camera sees them: the first
+``warmup`` frames only build the in-memory backgrounds; then every labelled frame gets
+each detector's raw output (features, geometric count, detections). Calibration uses
+``train_frames`` labelled frames (spread evenly over the labelled span by default, or
+the first ones), scoring uses the other labelled frames only.
+
+Every report carries a ``constant`` baseline (the mean of the calibration frames; with
+zero labels, the test mean, an oracle no real constant can beat) and each detector's
+``skill`` = 1 − MAE / MAE_constant, so a counter worse than not looking is visible. A
+detector whose output is near constant (collapsed calibration, empty raw response) is
+flagged. The ``recommended`` counter is chosen on the calibration frames only
+(cross-validated error), never on the scored ones.
 """
 
 from __future__ import annotations
@@ -17,24 +25,30 @@ from typing import Any
 import cv2
 import numpy as np
 
-from crowdwatch.detectors.background import RegressionModel
+from crowdwatch.detectors.background import BackgroundDetector, RegressionModel, fit_ridge
+from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.hog import HogDetector
 from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.errors import UsageError
 from crowdwatch.ingest.sources import numbered_frames
-from crowdwatch.tools.calibrate import fit_background, read_truth
+from crowdwatch.tools.calibrate import read_truth
+from crowdwatch.tools.fewshot import blocked_folds, fit_correction
 
 # Published protocols: fit on the first N frames of these datasets, score on the rest.
 KNOWN_PROTOCOLS = {"mall": 800}
-DETECTORS = ("background", "background_global", "hog")
+DETECTORS = ("geometry", "background", "background_global", "hog")
+PICKS = ("spread", "first")
+DENSITY_BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, float("inf")))  # persons/m²
+COLLAPSE_RATIO = 0.1  # output spread under this share of the truth's spread: collapsed
 
 
-def default_train_frames(source: str, labelled: int) -> int:
+def default_train_frames(source: str, labelled: int) -> tuple[int, str]:
+    """(frames, pick): a dataset's published split where known, else 20 % spread."""
     parts = {p.lower() for p in Path(source).parts}
     for name, frames in KNOWN_PROTOCOLS.items():
         if name in parts:
-            return frames
-    return max(5, int(0.2 * labelled))
+            return frames, "first"
+    return max(5, int(0.2 * labelled)), "spread"
 
 
 def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -54,11 +68,13 @@ class EvalSetup:
     zone: ZoneGeometry
     native_shape: tuple[int, int]
     train_frames: int
-    weight_map: str | None = None
+    weight_map: str | None = None  # perspective map (global layout weights)
     hog_stride: int = 5
     hog_upscale: float = 1.0
-    detectors: tuple[str, ...] = DETECTORS
+    detectors: tuple[str, ...] = ("background", "background_global", "hog")
     limit: int | None = None  # last frame number to use (a short slice for tests)
+    train_pick: str = "spread"
+    warmup: int = 0  # frames that only build the background (never scored or fitted)
 
 
 def make_zone(native_shape: tuple[int, int], polygon: list[list[float]] | None = None,
@@ -74,92 +90,241 @@ def make_zone(native_shape: tuple[int, int], polygon: list[list[float]] | None =
     return ZoneGeometry("roi", np.asarray(poly, dtype=np.float64), native_shape, None, None)
 
 
+def pick_train(numbers: list[int], n: int, pick: str) -> list[int]:
+    """``n`` labelled frame numbers for calibration: evenly spread, or the first ones."""
+    if pick not in PICKS:
+        raise UsageError(f"--train-pick must be one of {', '.join(PICKS)}, not {pick!r}")
+    if n <= 0:
+        return []
+    if n >= len(numbers):
+        raise UsageError(f"--train-frames {n} leaves no frame to score ({len(numbers)} "
+                         "labelled after warm-up)")
+    if pick == "first":
+        return numbers[:n]
+    idx = np.unique(np.linspace(0, len(numbers) - 1, n).round().astype(int))
+    return [numbers[i] for i in idx]
+
+
+@dataclasses.dataclass
+class _Collected:
+    """Per detector: raw output per labelled frame, and time spent."""
+
+    raw: dict[int, Any] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    calls: int = 0
+
+
+def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: int,
+             progress: Callable[[int, int], None] | None) -> dict[str, _Collected]:
+    """One pass in time order; each detector sees every frame (HOG only its own)."""
+    streams: dict[str, Any] = {}
+    if "geometry" in setup.detectors:
+        streams["geometry"] = GeometryDetector()
+    for name, layout in (("background", "cells"), ("background_global", "global")):
+        if name in setup.detectors:
+            weights = setup.weight_map if layout == "global" else None
+            streams[name] = BackgroundDetector(RegressionModel.blank(layout, weight_map=weights))
+    hog = HogDetector(upscale=setup.hog_upscale) if "hog" in setup.detectors else None
+    out = {name: _Collected() for name in [*streams, *(["hog"] if hog else [])]}
+    zone = setup.zone
+    for number, image in numbered_frames(setup.source, stop=last):
+        for name, det in streams.items():
+            if number <= setup.warmup or number not in labelled:
+                det.prime(image)
+                continue
+            started = time.perf_counter()
+            if name == "geometry":
+                value: Any = det.raw_counts(image, [zone])[zone.zone_id]
+            else:
+                value = det.features(image, [zone])[zone.zone_id]
+            out[name].seconds += time.perf_counter() - started
+            out[name].calls += 1
+            out[name].raw[number] = value
+        if hog is not None and number in hog_frames:
+            started = time.perf_counter()
+            out["hog"].raw[number] = float(hog.count(image, [zone])[zone.zone_id][0])
+            out["hog"].seconds += time.perf_counter() - started
+            out["hog"].calls += 1
+        if progress:
+            progress(number, last)
+    for name in ("background", "background_global"):
+        if name in streams:
+            out[name].raw["_grid"] = streams[name].grid
+    return out
+
+
+def _ridge_cv(feats: np.ndarray, truth: np.ndarray) -> float | None:
+    if len(truth) < 10:
+        return None
+    errors = np.empty(len(truth))
+    for held in blocked_folds(len(truth)):
+        keep = np.ones(len(truth), bool)
+        keep[held] = False
+        coef, icpt, mean, scale, _ = fit_ridge(feats[keep], truth[keep])
+        pred = np.maximum(0.0, ((feats[held] - mean) / scale) @ coef + icpt)
+        errors[held] = np.abs(pred - truth[held])
+    return round(float(errors.mean()), 4)
+
+
+def _bands(pred: np.ndarray, truth: np.ndarray, area_m2: float | None,
+           edges: list[float]) -> dict[str, dict[str, float]]:
+    """Errors per density band (persons/m² with a known area) or per count tercile."""
+    out: dict[str, dict[str, float]] = {}
+    if area_m2:
+        bands = [(lo, hi, f"{lo:g}-{hi:g}/m2" if hi != float("inf") else f">={lo:g}/m2")
+                 for lo, hi in DENSITY_BANDS]
+        value = truth / area_m2
+    else:
+        lims = [-np.inf, *edges, np.inf]
+        bands = [(lims[i], lims[i + 1], f"count tercile {i + 1}") for i in range(3)]
+        value = truth
+    for lo, hi, label in bands:
+        sel = (value >= lo) & (value < hi)
+        if sel.any():
+            err = pred[sel] - truth[sel]
+            out[label] = {"frames": int(sel.sum()), "mae": round(float(np.abs(err).mean()), 4),
+                          "mean_rel_error": round(float(
+                              (np.abs(err) / np.maximum(truth[sel], 1.0)).mean()), 4)}
+    return out
+
+
 def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = None) -> dict:
     """Run the protocol; return the report (per detector scores and series for plots)."""
     truth = read_truth(setup.truth_path, setup.zone, setup.native_shape)
-    numbers = sorted(n for n in truth if setup.limit is None or n <= setup.limit)
-    train = [n for n in numbers if n <= setup.train_frames]
-    test = [n for n in numbers if n > setup.train_frames]
-    if len(train) < 5 or not test:
-        raise UsageError(f"need >= 5 calibration and >= 1 test frames; got {len(train)} "
-                         f"and {len(test)} with --train-frames {setup.train_frames}")
-    last = max(numbers)
-    n_background = sum(d in setup.detectors for d in ("background", "background_global"))
-    total = n_background * (setup.train_frames * 2 + (last - setup.train_frames)) + (
-        last if "hog" in setup.detectors else 0)
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        if progress:
-            progress(done[0], total)
-
-    report: dict = {"source": setup.source, "truth": setup.truth_path,
-                    "train_frames": len(train), "test_frames": len(test), "detectors": {},
-                    "series": {"frame": test, "truth": [truth[n] for n in test]}}
-    for name in ("background", "background_global"):
-        if name in setup.detectors:
-            layout = "cells" if name == "background" else "global"
-            report["detectors"][name], report["series"][name] = _eval_background(
-                setup, layout, truth, train, test, tick)
-    if "hog" in setup.detectors:
-        report["detectors"]["hog"], report["series"]["hog"] = _eval_hog(
-            setup, truth, train, test, tick)
+    numbers = sorted(n for n in truth if n > setup.warmup and (
+        setup.limit is None or n <= setup.limit))
+    if setup.train_frames < 0:
+        raise UsageError("--train-frames must be 0 or more")
+    train = pick_train(numbers, setup.train_frames, setup.train_pick)
+    if 0 < len(train) < 5:
+        raise UsageError(f"need 0 or >= 5 calibration frames; got {len(train)}")
+    train_set = set(train)
+    test = [n for n in numbers if n not in train_set]
+    if not test:
+        raise UsageError("no labelled frame left to score")
+    labelled = set(numbers)
+    hog_frames = {n for n in numbers if n in train_set or n % setup.hog_stride == 0}
+    collected = _collect(setup, labelled, hog_frames, max(numbers), progress)
+    y_train = np.array([truth[n] for n in train], dtype=float)
+    y_test_all = {n: truth[n] for n in test}
+    oracle = not train
+    constant = float(np.mean(list(y_test_all.values()))) if oracle else float(y_train.mean())
+    edges = list(np.percentile(list(y_test_all.values()), [100 / 3, 200 / 3]))
+    report: dict[str, Any] = {
+        "source": setup.source, "truth": setup.truth_path, "train_frames": len(train),
+        "train_pick": setup.train_pick if train else None, "test_frames": len(test),
+        "warmup_frames": setup.warmup, "constant_is_oracle": oracle, "detectors": {},
+        "series": {"frame": test, "truth": [truth[n] for n in test]},
+    }
+    const_cv = None
+    if len(train) >= 4:
+        const_cv = fit_correction(np.zeros(len(train)), y_train).constant_cv_mae
+    detectors: dict[str, dict] = {}
+    series: dict[str, dict] = {}
+    for name, col in collected.items():
+        frames = [n for n in test if n in col.raw]
+        if not frames:
+            continue
+        result, pred = _fit_and_predict(name, col, train, y_train, frames, setup)
+        if result is None:
+            detectors[name] = {"skipped": pred}
+            continue
+        y = np.array([truth[n] for n in frames])
+        base = float(np.abs(constant - y).mean())
+        res: dict[str, Any] = scores(pred, y)
+        skill = 1.0 - res["mae"] / base if base > 0 else 0.0
+        spread = float(np.std(pred))
+        collapsed = spread < COLLAPSE_RATIO * max(float(np.std(y)), 1e-9) or (
+            name in ("hog", "geometry") and not any(
+                float(col.raw[n]) > 0 for n in [*train, *frames] if n in col.raw))
+        res |= result | {
+            "skill": round(skill, 4), "constant_mae": round(base, 4),
+            "beats_constant": skill > 0, "collapsed": bool(collapsed),
+            "ms_per_frame": round(1000 * col.seconds / max(1, col.calls), 3),
+            "frames": len(frames), "bands": _bands(pred, y, setup.zone.area_m2, edges)}
+        detectors[name] = res
+        series[name] = {"frame": frames, "count": [round(float(p), 3) for p in pred]}
+    y_all = np.array([truth[n] for n in test])
+    detectors["constant"] = {**scores(np.full(len(y_all), constant), y_all), "skill": 0.0,
+                             "value": round(constant, 3), "oracle": oracle, "frames": len(test),
+                             "cv_mae": const_cv, "ms_per_frame": 0.0, "collapsed": False,
+                             "bands": _bands(np.full(len(y_all), constant), y_all,
+                                             setup.zone.area_m2, edges)}
+    series["constant"] = {"frame": test, "count": [round(constant, 3)] * len(test)}
+    report["detectors"] = detectors
+    report["series"] |= series
+    report["recommended"], report["recommended_because"] = recommend(detectors, const_cv)
     return report
 
 
-def _eval_background(setup: EvalSetup, layout: str, truth: dict[int, float], train: list[int],
-                     test: list[int], tick: Callable[[], None]) -> tuple[dict, dict]:
+def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.ndarray,
+                     frames: list[int], setup: EvalSetup) -> tuple[dict | None, Any]:
+    """(extra report fields, test predictions), or (None, why it was skipped)."""
+    if name in ("geometry", "hog"):
+        fit_rows = [i for i, n in enumerate(train) if n in col.raw]
+        x = np.array([col.raw[train[i]] for i in fit_rows], dtype=float)
+        corr = fit_correction(x, y_train[fit_rows])
+        pred = corr.apply(np.array([col.raw[n] for n in frames], dtype=float))
+        extra = {"calibration": {"layout": corr.layout, "slope": round(corr.slope, 4),
+                                 "offset": round(corr.offset, 4)},
+                 "cv_mae": corr.cv_mae}
+        if corr.warning:
+            extra["warning"] = corr.warning
+        return extra, pred
+    if len(train) < 5:
+        return None, "needs >= 5 labelled calibration frames (pixel regression)"
+    layout = "cells" if name == "background" else "global"
+    feats = np.array([col.raw[n] for n in train])
     blank = RegressionModel.blank(layout, weight_map=setup.weight_map if layout == "global"
                                   else None)
-    prime = numbered_frames(setup.source, stop=setup.train_frames)
-    labelled = numbered_frames(setup.source, stop=setup.train_frames)
-    model, _, detector = fit_background(blank, prime, labelled, setup.zone,
-                                        {n: truth[n] for n in train}, tick,
-                                        trained_on=setup.source)
-    preds, elapsed = {}, 0.0
-    test_set = set(test)
-    for number, image in numbered_frames(setup.source, start=setup.train_frames + 1,
-                                         stop=max(test)):
-        started = time.perf_counter()
-        (count, _), = detector.count(image, [setup.zone]).values()
-        elapsed += time.perf_counter() - started
-        if number in test_set:
-            preds[number] = count
-        tick()
-    pred = np.array([preds[n] for n in test])
-    result: dict[str, Any] = scores(pred, np.array([truth[n] for n in test]))
-    result |= {"ms_per_frame": round(1000 * elapsed / len(preds), 3), "frames": len(test),
-               "layout": layout, "alpha": model.alpha}
-    return result, {"frame": test, "count": [round(float(p), 3) for p in pred],
-                    "model": dataclasses.asdict(model)}
+    meta: dict[str, Any] = {"trained_on": setup.source}
+    if layout == "cells":
+        meta |= {"grid": col.raw.get("_grid"), "zone_id": setup.zone.zone_id}
+    model = blank.fitted(feats, y_train, **meta)
+    pred = model.predict(np.array([col.raw[n] for n in frames]))
+    return {"layout": layout, "alpha": model.alpha, "cv_mae": _ridge_cv(feats, y_train)}, pred
 
 
-def _eval_hog(setup: EvalSetup, truth: dict[int, float], train: list[int], test: list[int],
-              tick: Callable[[], None]) -> tuple[dict, dict]:
-    detector = HogDetector(upscale=setup.hog_upscale)
-    raw: dict[int, float] = {}
-    elapsed = 0.0
-    scored = {n for n in train + test if n % setup.hog_stride == 0}
-    for number, image in numbered_frames(setup.source, stop=max(test)):
-        if number in scored:
-            started = time.perf_counter()
-            (count, _), = detector.count(image, [setup.zone]).values()
-            elapsed += time.perf_counter() - started
-            raw[number] = count
-        tick()
-    fit_rows = [n for n in train if n in raw]
-    x = np.array([raw[n] for n in fit_rows])
-    y = np.array([truth[n] for n in fit_rows])
-    # Linear calibration of detections to counts (HOG misses a steady share of people).
-    slope, offset = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(y.mean()))
-    frames = [n for n in test if n in raw]
-    pred = np.maximum(0.0, slope * np.array([raw[n] for n in frames]) + offset)
-    result: dict[str, Any] = scores(pred, np.array([truth[n] for n in frames]))
-    result |= {"ms_per_frame": round(1000 * elapsed / max(1, len(raw)), 3),
-               "frames": len(frames), "calibration": {"slope": round(float(slope), 4),
-                                                      "offset": round(float(offset), 4)}}
-    return result, {"frame": frames, "count": [round(float(p), 3) for p in pred]}
+def recommend(detectors: dict[str, dict], const_cv: float | None) -> tuple[str | None, str]:
+    """The counter to deploy, judged on calibration frames only."""
+    scored = {n: d for n, d in detectors.items() if n != "constant" and "mae" in d}
+    if const_cv is None:  # zero labels: only geometry can be trusted unseen
+        if "geometry" in scored and not scored["geometry"]["collapsed"]:
+            return "geometry", "no labelled frames: the geometry counter needs none"
+        return None, "no labelled frames and no geometry: nothing can be judged"
+    candidates = {n: d["cv_mae"] for n, d in scored.items()
+                  if d.get("cv_mae") is not None and not d["collapsed"]}
+    if not candidates:
+        return "constant", "no counter could be cross-validated on the calibration frames"
+    best = min(candidates, key=lambda n: candidates[n])
+    if candidates[best] >= const_cv:
+        return "constant", (f"no counter beats the constant on the calibration frames "
+                            f"(best {best} {candidates[best]:.2f} vs {const_cv:.2f})")
+    return best, f"lowest cross-validated MAE on the calibration frames ({candidates[best]:.2f})"
+
+
+def flags(name: str, det: dict) -> list[str]:
+    out = []
+    if det.get("collapsed"):
+        out.append("COLLAPSED")
+    if name != "constant" and "skill" in det and not det.get("beats_constant", True):
+        out.append("WORSE THAN CONSTANT")
+    return out
+
+
+def summary_lines(report: dict) -> list[str]:
+    """Human-readable result lines for the console."""
+    lines = []
+    for name, det in report["detectors"].items():
+        if "skipped" in det:
+            lines.append(f"{name:18s} skipped: {det['skipped']}")
+            continue
+        mark = " <- recommended" if name == report.get("recommended") else ""
+        flag = "  [" + ", ".join(flags(name, det)) + "]" if flags(name, det) else ""
+        lines.append(f"{name:18s} MAE {det['mae']:6.2f}  skill {det['skill']:+.2f}  "
+                     f"{det['frames']} frames{flag}{mark}")
+    lines.append(f"recommended: {report.get('recommended')} ({report.get('recommended_because')})")
+    return lines
 
 
 def plot_report(report: dict, path: str | Path) -> None:
@@ -173,14 +338,20 @@ def plot_report(report: dict, path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(12, 4.5))
     ax.plot(series["frame"], series["truth"], color="black", lw=1.2, label="truth")
     for name, det in report["detectors"].items():
+        if name not in series:
+            continue
         s = series[name]
-        ax.plot(s["frame"], s["count"], lw=0.9, alpha=0.85,
-                label=f"{name} (MAE {det['mae']:.2f}, {det['frames']} frames)",
+        flag = " ".join(flags(name, det))
+        style = {"color": "grey", "ls": "--"} if name == "constant" else {}
+        ax.plot(s["frame"], s["count"], lw=0.9, alpha=0.85, **style,
+                label=f"{name} (MAE {det['mae']:.2f}, skill {det['skill']:+.2f}) {flag}",
                 marker="." if det["frames"] < len(series["frame"]) else None)
     ax.set_xlabel("frame")
     ax.set_ylabel("people")
-    ax.set_title(f"crowdwatch eval: {Path(report['source']).name} "
-                 f"(calibrated on {report['train_frames']} frames)")
+    pick = f", {report['train_pick']}" if report.get("train_pick") else ""
+    ax.set_title(f"crowdwatch eval: {Path(report['source']).name} (calibrated on "
+                 f"{report['train_frames']} frames{pick}; recommended: "
+                 f"{report.get('recommended')})")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -117,9 +117,10 @@ class RuleEngine:
                 rule.on_health(state, event.state, event.reason)
                 self.store[rule.state_key] = state
             self._set_flag("unhealthy", event.camera_id,
-                           event.state in (HealthState.STALE, HealthState.TAMPERED))
+                           event.state in (HealthState.STALE, HealthState.TAMPERED,
+                                           HealthState.WARMING_UP))
             self._set_flag("down", event.camera_id, event.state == HealthState.DOWN)
-            if event.state == HealthState.UP:
+            if event.state in (HealthState.UP, HealthState.WARMING_UP):  # alive
                 out += self._seen(Input.CAMERA_SEEN, event.camera_id, event.ts)
         return self._dedupe(out)
 

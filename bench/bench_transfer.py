@@ -1,0 +1,200 @@
+"""Does counting hold on scenes it was never fitted on? Mall and randomised sim cameras.
+
+- Mall (real, never used to fit anything shipped): zero labels (geometry only: the
+  dataset's relative perspective map plus two (foot, head) pairs measured by hand on
+  frame 1, background built from frames 1-800 unlabelled, scored on 801-2000); 30
+  labelled frames spread over the span; the standard split (fit 1-800, score the rest).
+  Each row reports the counter ``eval`` recommends, beside the constant baseline.
+- Sim: ``--cameras`` randomised cameras (height 3-15 m, focal length, tilt, crowd size
+  and clothing from the seed), zero labels, the zone's ground homography as geometry.
+
+Prints one JSON object. One pinned core; --plot writes count vs truth per scene.
+Data: $CROWDWATCH_DATA or ../shared/data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from benchutil import pin_one_core
+
+from crowdwatch.detectors.geometry import GeometryDetector
+from crowdwatch.detectors.person_scale import HeightRef
+from crowdwatch.detectors.zones import ZoneGeometry, ground_homography
+from crowdwatch.ingest.sim import SimParams, SimScene, gate_zone_config
+from crowdwatch.progress import Progress
+from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone
+
+ROOT = Path(__file__).resolve().parents[1]
+# Measured by hand on Mall frame 1 (two walkers, [foot_x, foot_y, head_x, head_y]).
+MALL_HEIGHT_REF = ((395, 406, 395, 297), (285, 331, 283, 230))
+SIM_SIZE = (360, 640)  # height, width: the 640 px the cost goal is stated at
+
+
+def random_camera(seed: int) -> SimParams:
+    """A sim camera with random height, focal length and tilt that still sees the zone."""
+    rng = np.random.default_rng(1000 + seed)
+    cam_h = float(rng.uniform(3.0, 15.0))
+    focal = float(rng.uniform(0.5, 1.2))
+    h, w = SIM_SIZE
+    near_row = float(rng.uniform(0.8, 0.97)) * h  # where the zone's near edge lands
+    horizon = near_row - focal * w * cam_h / 13.0
+    if horizon < 0:  # too steep for this lens: widen it until the zone fits
+        focal = near_row / (w * cam_h / 13.0) * 0.98
+        horizon = near_row - focal * w * cam_h / 13.0
+    return SimParams(people=int(rng.integers(20, 160)), base=int(rng.integers(0, 6)),
+                     period=float(rng.uniform(40, 90)), seed=seed, width=w, height=h,
+                     noise=float(rng.uniform(2, 7)), cam_h=cam_h, focal=focal,
+                     horizon=horizon / h)
+
+
+def sim_scene(params: SimParams, frames: int, warmup: int) -> dict:
+    """Zero-label geometry counts vs generator truth for one randomised camera."""
+    zone_cfg = gate_zone_config(params)
+    shape = (params.height, params.width)
+    homography = ground_homography(zone_cfg["ground"]["image"], zone_cfg["ground"]["world_m"])
+    zone = ZoneGeometry("gate", np.asarray(zone_cfg["polygon"]), shape, homography, 56.0)
+    scene = SimScene(params)
+    detector = GeometryDetector()
+    preds, truth, elapsed = [], [], 0.0
+    for i in range(warmup + frames):
+        scene.advance_to(i * 0.5)
+        image = scene.render()
+        if i < warmup:
+            detector.prime(image)
+            continue
+        started = time.perf_counter()
+        preds.append(detector.count(image, [zone])["gate"][0])
+        elapsed += time.perf_counter() - started
+        truth.append(scene.true_count(zone_cfg["polygon"]))
+    p, t = np.array(preds), np.array(truth, dtype=float)
+    rel = float(np.abs(p - t).sum() / max(t.sum(), 1.0))
+    oracle = float(np.abs(t - t.mean()).mean())
+    mae = float(np.abs(p - t).mean())
+    dense = t / 56.0 >= 2.0
+    return {"url": params.to_url(), "mae": round(mae, 3), "rel_error": round(rel, 4),
+            "bias": round(float((p - t).mean()), 3), "skill": round(1 - mae / oracle, 4),
+            "truth_mean": round(float(t.mean()), 2), "truth_max": int(t.max()),
+            "dense_frames": int(dense.sum()),
+            "dense_rel_error": round(float(np.abs(p - t)[dense].sum() / t[dense].sum()), 4)
+            if dense.any() else None,
+            "ms_per_frame": round(1000 * elapsed / frames, 3),
+            "series": {"truth": t.tolist(), "count": [round(float(x), 2) for x in p]}}
+
+
+def mall_runs(mall: Path, bar: Progress) -> dict:
+    zone = make_zone((480, 640), roi_mask=str(mall / "roi_mask.png"))
+    zone.height_ref = HeightRef(MALL_HEIGHT_REF)
+    zone.perspective = np.load(mall / "perspective.npy")
+    base = EvalSetup(str(mall / "frames" / "seq_%06d.jpg"), str(mall / "counts.csv"), zone,
+                     (480, 640), train_frames=0,
+                     weight_map=str(mall / "perspective.npy"), hog_stride=10,
+                     detectors=("geometry", "background", "background_global"))
+    runs = {
+        "zero_label": replace(base, warmup=800, detectors=("geometry",)),
+        "30_spread": replace(base, train_frames=30, train_pick="spread"),
+        "standard": replace(base, train_frames=800, train_pick="first"),
+    }
+    out = {}
+    for name, setup in runs.items():
+        bar.label = f"bench_transfer mall {name}"
+        report = evaluate(setup, lambda done, total: bar.update(done))
+        rec = report["recommended"]
+        dets = report["detectors"]
+        out[name] = {"recommended": rec, "mae": dets[rec]["mae"] if rec else None,
+                     "skill": dets[rec]["skill"] if rec else None,
+                     "constant_mae": dets["constant"]["mae"],
+                     "detectors": {k: {f: v.get(f) for f in ("mae", "skill", "cv_mae",
+                                                              "collapsed", "calibration")}
+                                   for k, v in dets.items() if "mae" in v},
+                     "series": report["series"]}
+    return out
+
+
+def plot(result: dict, sims: list[dict], mall: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(18, 7))
+    for ax, (name, run) in zip(axes[0], mall.items(), strict=False):
+        s = run["series"]
+        ax.plot(s["frame"], s["truth"], color="black", lw=1, label="truth")
+        if run["recommended"]:
+            r = s[run["recommended"]]
+            ax.plot(r["frame"], r["count"], lw=0.8, label=f"{run['recommended']} "
+                    f"MAE {run['mae']:.2f} skill {run['skill']:+.2f}")
+        ax.set_title(f"Mall {name}")
+        ax.legend(fontsize=7)
+    for ax, sim in zip([*axes[0][3:], *axes[1]], sims, strict=False):
+        ax.plot(sim["series"]["truth"], color="black", lw=1, label="truth")
+        ax.plot(sim["series"]["count"], lw=0.8,
+                label=f"geometry rel {sim['rel_error']:.0%} skill {sim['skill']:+.2f}")
+        ax.set_title(sim["url"].split("?")[1][:60], fontsize=7)
+        ax.legend(fontsize=7)
+    fig.suptitle("bench_transfer: zero-label and few-shot counting on unseen scenes "
+                 f"(min skill {result['min_skill']:+.2f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=os.environ.get("CROWDWATCH_DATA",
+                                                         str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--cameras", type=int, default=5, help="randomised sim cameras")
+    parser.add_argument("--frames", type=int, default=240, help="scored frames per sim camera")
+    parser.add_argument("--warmup", type=int, default=600,
+                        help="unscored frames per sim camera that build the background")
+    parser.add_argument("--skip-mall", action="store_true", help="sim cameras only")
+    parser.add_argument("--plot", help="PNG of count vs truth per scene")
+    args = parser.parse_args()
+    pin_one_core()
+    mall_dir = Path(args.data) / "mall"
+    if not args.skip_mall and not mall_dir.is_dir():
+        sys.exit(f"bench_transfer: {mall_dir} not found; set CROWDWATCH_DATA")
+    bar = Progress(2000, "bench_transfer")
+    mall = {} if args.skip_mall else mall_runs(mall_dir, bar)
+    sims = []
+    for i in range(args.cameras):
+        bar.label = f"bench_transfer sim camera {i + 1}/{args.cameras}"
+        bar.update(0)
+        sims.append(sim_scene(random_camera(i + 1), args.frames, args.warmup))
+    bar.close()
+    rels = [s["rel_error"] for s in sims]
+    dense = [s["dense_rel_error"] for s in sims if s["dense_rel_error"] is not None]
+    skills = [s["skill"] for s in sims] + [m["skill"] for m in mall.values()
+                                           if m["skill"] is not None]
+    result = {
+        "mall_zero_label_mae": mall.get("zero_label", {}).get("mae"),
+        "mall_30_spread_mae": mall.get("30_spread", {}).get("mae"),
+        "mall_standard_mae": mall.get("standard", {}).get("mae"),
+        "mall_constant_mae": {k: v["constant_mae"] for k, v in mall.items()},
+        "mall_recommended": {k: v["recommended"] for k, v in mall.items()},
+        "ms_per_frame": round(float(np.median([s["ms_per_frame"] for s in sims])), 3),
+        "sim_transfer_mean_rel_error": round(float(np.mean(rels)), 4) if rels else None,
+        "sim_transfer_max_rel_error": round(float(np.max(rels)), 4) if rels else None,
+        "sim_dense_rel_error": round(float(np.mean(dense)), 4) if dense else None,
+        "min_skill": round(float(min(skills)), 4) if skills else None,
+        "mall": {k: {f: v for f, v in m.items() if f != "series"} for k, m in mall.items()},
+        "sim": [{k: v for k, v in s.items() if k != "series"} for s in sims],
+        "goals": {"mall_zero_label_mae": 3.5, "mall_30_spread_mae": 2.6,
+                  "mall_standard_mae": 2.0, "sim_transfer_mean_rel_error": 0.15,
+                  "sim_transfer_max_rel_error": 0.25, "min_skill": 0.3, "ms_per_frame": 10.0},
+    }
+    if args.plot:
+        plot(result, sims, mall, args.plot)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Counting people from geometry alone: no labelled frame needed.
+
+With the expected silhouette area ``a(p)`` of a person at every pixel (from
+:mod:`crowdwatch.detectors.person_scale`), foreground becomes people in two ways that
+are one formula:
+
+- *objects* (sparse scenes): each connected foreground blob is at least one person if
+  it is at least ``min_person`` of one, so a half-hidden walker still counts as one and
+  a speck of noise as none;
+- *area* (dense scenes): people overlap, so covered area grows slower than the crowd.
+  If people fall independently in a cell where a fraction ``c`` is covered, the
+  expected number there is ``-ln(1 - c) / a`` per pixel area (the Boolean/Poisson
+  coverage model), which corrects the occlusion with no fitted constant.
+
+A blob's count is ``max(1, Σ w·f)`` over its pixels (``w = 1/a``, ``f`` the cell's
+occlusion factor), so the counter switches from objects to area as density grows.
+An optional affine ``correction`` (from few-shot calibration) maps the raw estimate to
+the camera's labelled counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from crowdwatch.detectors.background import BackgroundSettings, MedianBackground
+from crowdwatch.detectors.base import ZoneCounts
+from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask
+from crowdwatch.detectors.person_scale import (
+    SILHOUETTE_AREA_RATIO,
+    mid_body_feet,
+    person_height_map,
+)
+from crowdwatch.detectors.zones import ZoneGeometry
+from crowdwatch.errors import ConfigError
+
+MAX_COVER = 0.92  # coverage above this is indistinguishable from full
+
+
+@dataclass
+class GeometrySettings:
+    work_width: int = 320
+    min_person: float = 0.3  # a blob smaller than this share of a person is noise
+    cell_heights: float = 0.6  # occlusion cells are this many person heights wide
+    # A standing crowd must not become background: a long median, and no count until
+    # half of it is filled (about 3 minutes at 2 samples/s).
+    background: BackgroundSettings = field(
+        default_factory=lambda: BackgroundSettings(buffer=60, every=16, recompute=64,
+                                                   ready_kept=30))
+    foreground: ForegroundSettings = field(default_factory=ForegroundSettings)
+
+
+@dataclass
+class _ZonePlan:
+    """Per zone, at work resolution: pixel weights and the occlusion cells."""
+
+    mask: np.ndarray  # uint8
+    weight: np.ndarray  # 1 / expected silhouette area, 0 outside the zone
+    cells: np.ndarray  # int32 cell index per pixel (0 outside)
+    cell_pixels: np.ndarray  # zone pixels per cell
+    n_cells: int
+
+
+def people_region(zone_mask: np.ndarray, foot_rows: np.ndarray) -> np.ndarray:
+    """Pixels whose most likely owner stands in the zone (feet, not pixels, are counted).
+
+    Counting only the zone's own pixels would cut off the upper body of everyone near
+    its far edge (all of it, for a low camera) and add the bodies of people standing in
+    front of it.
+    """
+    rows, cols = zone_mask.shape
+    inside = (foot_rows <= rows - 1 + 0.5)
+    idx = np.clip(np.round(foot_rows).astype(int), 0, rows - 1)
+    owner_in_zone = zone_mask[idx, np.arange(cols)[None, :]] > 0
+    return (owner_in_zone & inside).astype(np.uint8)
+
+
+def plan_zone(zone: ZoneGeometry, settings: GeometrySettings) -> _ZonePlan:
+    heights = person_height_map(zone.shape, height_ref=zone.height_ref,
+                                perspective=zone.perspective, homography=zone.homography,
+                                scale=zone.ref_scale)
+    feet, body_heights = mid_body_feet(heights)
+    area = SILHOUETTE_AREA_RATIO * body_heights**2
+    mask = people_region(zone.mask, feet)
+    weight = np.where(mask > 0, 1.0 / area, 0.0).astype(np.float32)
+    # Cells about a person wide, in bands whose height follows the person size.
+    rows, cols = zone.shape
+    cells = np.zeros(zone.shape, np.int32)
+    next_id, y = 1, 0
+    while y < rows:
+        side = max(3, round(settings.cell_heights * float(np.median(heights[y]))))
+        band = slice(y, min(rows, y + side))
+        col_ids = np.arange(cols) // side
+        cells[band] = next_id + col_ids[None, :]
+        next_id += int(col_ids.max()) + 1
+        y += side
+    cells *= mask > 0
+    cell_pixels = np.bincount(cells.ravel(), minlength=next_id).astype(np.float64)
+    return _ZonePlan(mask, weight, cells, cell_pixels, next_id)
+
+
+def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
+    """People in one zone from its foreground mask (see the module docstring)."""
+    covered = np.bincount(plan.cells.ravel(), weights=fg.ravel().astype(np.float64),
+                          minlength=plan.n_cells)
+    cover = np.minimum(covered / np.maximum(plan.cell_pixels, 1.0), MAX_COVER)
+    factor = np.ones_like(cover)
+    some = cover > 1e-6
+    factor[some] = -np.log1p(-cover[some]) / cover[some]
+    n_blobs, labels = cv2.connectedComponents(fg, connectivity=8)
+    if n_blobs <= 1:
+        return 0.0
+    per_pixel = plan.weight * factor[plan.cells]
+    blob = np.bincount(labels.ravel(), weights=per_pixel.ravel(), minlength=n_blobs)[1:]
+    blob = blob[blob >= min_person]
+    return float(np.maximum(blob, 1.0).sum())
+
+
+class GeometryDetector:
+    """Zero-label counter for one camera (its background lives in memory only)."""
+
+    name = "geometry"
+
+    def __init__(self, settings: GeometrySettings | None = None,
+                 correction: tuple[float, float] = (1.0, 0.0)) -> None:
+        self.s = settings or GeometrySettings()
+        self.bg = MedianBackground(self.s.background)
+        self.correction = correction  # count = slope * raw + offset (few-shot)
+        self._plans: dict[tuple, _ZonePlan] = {}
+
+    def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        width = self.s.work_width
+        if frame.shape[1] == width:
+            return frame, 1.0
+        scale = width / frame.shape[1]
+        size = (width, max(1, round(frame.shape[0] * scale)))
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+
+    def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
+        key = (zone.zone_id, zone.shape, shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            at = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
+            try:
+                plan = plan_zone(at, self.s)
+            except ConfigError as exc:
+                raise ConfigError(f"zone {zone.zone_id!r}: {exc}") from None
+            self._plans[key] = plan
+        return plan
+
+    @property
+    def ready(self) -> bool:
+        return self.bg.warm >= 1.0
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Feed the background without counting (warm-up)."""
+        self.bg.update(self._resize(frame)[0])
+
+    def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:
+        """Uncorrected geometric counts per zone; updates the background."""
+        img, scale = self._resize(frame)
+        self.bg.update(img)
+        assert self.bg.image is not None
+        out = {}
+        for zone in zones:
+            plan = self._plan(zone, img.shape[:2], scale)
+            fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground)
+            out[zone.zone_id] = count_people(fg, plan, self.s.min_person)
+        return out
+
+    def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
+        slope, offset = self.correction
+        quality = self.bg.warm
+        return {zid: (max(0.0, slope * raw + offset), quality)
+                for zid, raw in self.raw_counts(frame, zones).items()}
