@@ -35,7 +35,7 @@ def main() -> None:
         sys.exit(f"bench_accuracy: {mall} not found; set CROWDWATCH_DATA")
     zone = make_zone((480, 640), roi_mask=str(mall / "roi_mask.png"))
     setup = EvalSetup(str(mall / "frames" / "seq_%06d.jpg"), str(mall / "counts.csv"), zone,
-                      (480, 640), train_frames=800,
+                      (480, 640), train_frames=800, train_pick="first",
                       weight_map=str(mall / "perspective.npy"), hog_stride=args.hog_stride)
     bar = Progress(1, "bench_accuracy")
 

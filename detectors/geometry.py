@@ -43,7 +43,7 @@ MAX_COVER = 0.92  # coverage above this is indistinguishable from full
 class GeometrySettings:
     work_width: int = 320
     min_person: float = 0.3  # a blob smaller than this share of a person is noise
-    cell_heights: float = 0.6  # occlusion cells are this many person heights wide
+    cell_heights: float = 2.5  # occlusion cells span several people (Poisson needs a few)
     # A standing crowd must not become background: a long median, and no count until
     # half of it is filled (about 3 minutes at 2 samples/s).
     background: BackgroundSettings = field(

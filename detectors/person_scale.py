@@ -104,9 +104,10 @@ def person_height_map(
     pairs = height_ref.scaled(scale) if height_ref else None
     relative: np.ndarray | None = None
     if perspective is not None:
-        p = np.asarray(perspective, dtype=np.float64)
+        p: np.ndarray = np.asarray(perspective, dtype=np.float64)
         if p.shape != shape:
-            p = cv2.resize(p, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            p = np.asarray(cv2.resize(p, (shape[1], shape[0]),
+                                      interpolation=cv2.INTER_LINEAR), dtype=np.float64)
         if (p <= 0).any() or not np.isfinite(p).all():
             raise ConfigError("perspective map must be finite and positive everywhere")
         relative = 1.0 / np.sqrt(p)  # weight ∝ 1/area → height ∝ 1/sqrt(weight)
@@ -139,7 +140,8 @@ def mid_body_feet(height_at_foot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = height_at_foot.shape
     ys = np.arange(rows, dtype=np.float64)[:, None].repeat(cols, axis=1)
     col_idx = np.arange(cols)[None, :].repeat(rows, axis=0)
-    growth = (height_at_foot[-1] - height_at_foot[-2])[None, :] if rows > 1 else 0.0
+    growth = (height_at_foot[-1] - height_at_foot[-2])[None, :] if rows > 1 else np.zeros(
+        (1, cols))
 
     def height_at(foot: np.ndarray) -> np.ndarray:
         idx = np.clip(np.round(foot).astype(int), 0, rows - 1)

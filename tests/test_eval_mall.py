@@ -39,16 +39,21 @@ def test_eval_on_a_real_slice_compares_detectors(shared_data, tmp_path):
     m = mall(shared_data)
     started = time.time() - 1
     res = cli("eval", "--source", m["source"], "--truth", m["truth"], "--roi-mask", m["roi"],
-              "--perspective", m["perspective"], "--train-frames", "180", "--limit", str(SLICE),
+              "--perspective", m["perspective"], "--train-frames", "180", "--train-pick", "first",
+              "--limit", str(SLICE),
               "--hog-stride", "6", "--json", "report.json", "--plot", "report.png", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["train_frames"] == 180 and report["test_frames"] == SLICE - 180
     dets = report["detectors"]
-    assert set(dets) == {"background", "background_global", "hog"}
+    assert set(dets) == {"background", "background_global", "hog", "constant"}
     for name, d in dets.items():
-        assert {"mae", "rmse", "mean_rel_error", "bias", "ms_per_frame", "frames"} <= set(d), name
+        assert {"mae", "rmse", "mean_rel_error", "bias", "ms_per_frame", "frames", "skill",
+                "collapsed", "bands"} <= set(d), name
         assert d["rmse"] >= d["mae"] > 0
+    assert dets["background"]["skill"] == round(
+        1 - dets["background"]["mae"] / dets["background"]["constant_mae"], 4)
+    assert report["recommended"] in dets
     assert dets["background"]["frames"] == 60 and dets["hog"]["frames"] == 10
     # Pinned counting behaviour on real labelled frames (mean count here ~30): a change
     # that breaks counting fails this, as counting semantics must not drift silently.

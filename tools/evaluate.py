@@ -112,6 +112,7 @@ class _Collected:
     raw: dict[int, Any] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     calls: int = 0
+    grid: list[int] | None = None  # cell grid (pixel regression, cells layout)
 
 
 def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: int,
@@ -149,7 +150,7 @@ def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: i
             progress(number, last)
     for name in ("background", "background_global"):
         if name in streams:
-            out[name].raw["_grid"] = streams[name].grid
+            out[name].grid = streams[name].grid
     return out
 
 
@@ -265,9 +266,9 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
         x = np.array([col.raw[train[i]] for i in fit_rows], dtype=float)
         corr = fit_correction(x, y_train[fit_rows])
         pred = corr.apply(np.array([col.raw[n] for n in frames], dtype=float))
-        extra = {"calibration": {"layout": corr.layout, "slope": round(corr.slope, 4),
-                                 "offset": round(corr.offset, 4)},
-                 "cv_mae": corr.cv_mae}
+        calibration = {"layout": corr.layout, "slope": round(corr.slope, 4),
+                       "offset": round(corr.offset, 4)}
+        extra: dict[str, Any] = {"calibration": calibration, "cv_mae": corr.cv_mae}
         if corr.warning:
             extra["warning"] = corr.warning
         return extra, pred
@@ -279,7 +280,7 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
                                   else None)
     meta: dict[str, Any] = {"trained_on": setup.source}
     if layout == "cells":
-        meta |= {"grid": col.raw.get("_grid"), "zone_id": setup.zone.zone_id}
+        meta |= {"grid": col.grid, "zone_id": setup.zone.zone_id}
     model = blank.fitted(feats, y_train, **meta)
     pred = model.predict(np.array([col.raw[n] for n in frames]))
     return {"layout": layout, "alpha": model.alpha, "cv_mae": _ridge_cv(feats, y_train)}, pred
@@ -342,8 +343,9 @@ def plot_report(report: dict, path: str | Path) -> None:
             continue
         s = series[name]
         flag = " ".join(flags(name, det))
-        style = {"color": "grey", "ls": "--"} if name == "constant" else {}
-        ax.plot(s["frame"], s["count"], lw=0.9, alpha=0.85, **style,
+        constant = name == "constant"
+        ax.plot(s["frame"], s["count"], lw=0.9, alpha=0.85,
+                color="grey" if constant else None, ls="--" if constant else "-",
                 label=f"{name} (MAE {det['mae']:.2f}, skill {det['skill']:+.2f}) {flag}",
                 marker="." if det["frames"] < len(series["frame"]) else None)
     ax.set_xlabel("frame")

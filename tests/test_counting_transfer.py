@@ -1,0 +1,190 @@
+"""Counting on scenes nobody labelled: geometry, few-shot, honest baselines, warm-up.
+
+Mall tests read ../shared/data (or $CROWDWATCH_DATA) and fail, not skip, without it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crowdwatch.config import CameraConfig
+from crowdwatch.detectors.geometry import GeometryDetector
+from crowdwatch.detectors.person_scale import HeightRef, person_height_map
+from crowdwatch.detectors.zones import ZoneGeometry, ground_homography
+from crowdwatch.errors import ConfigError
+from crowdwatch.events import CameraHealth, CountEvent
+from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.ingest.sim import (
+    PERSON_HEIGHT_M,
+    PinholeGround,
+    SimParams,
+    SimScene,
+    gate_zone_config,
+)
+from crowdwatch.metrics import Metrics
+from crowdwatch.tools.fewshot import fit_correction
+from tests.test_demo_e2e import new_media_files
+from tests.test_eval_mall import cli, mall
+
+MALL_PAIRS = "[[395,406,395,297],[285,331,283,230]]"
+
+
+def sim_zone(params: SimParams) -> tuple[ZoneGeometry, list[list[float]]]:
+    cfg = gate_zone_config(params)
+    h = ground_homography(cfg["ground"]["image"], cfg["ground"]["world_m"])
+    zone = ZoneGeometry("gate", np.asarray(cfg["polygon"]), (params.height, params.width), h,
+                        56.0)
+    return zone, cfg["polygon"]
+
+
+@pytest.mark.parametrize("cam_h,focal,horizon", [(6.0, 0.78, 0.25), (12.0, 0.6, 0.05)])
+def test_person_size_from_homography_and_from_pairs_matches_the_camera(cam_h, focal, horizon):
+    params = SimParams(width=640, height=360, cam_h=cam_h, focal=focal, horizon=horizon)
+    cam = PinholeGround.of(params)
+    zone, _ = sim_zone(params)
+    xs, zs = np.array([-3.0, 0.0, 2.5, 3.5]), np.array([13.5, 15.0, 17.0, 19.5])
+    u, v = cam.to_image(xs, zs)
+    truth = cam.person_height_px(zs)
+    from_h = person_height_map(zone.shape, homography=zone.homography)
+    got = from_h[np.round(v).astype(int), np.round(u).astype(int)]
+    assert np.allclose(got, truth, rtol=0.03), (got, truth)
+    # Two (foot, head) pairs an installer measures give the same sizes everywhere.
+    pairs = HeightRef(tuple((float(a), float(b), float(a), float(b - t))
+                            for a, b, t in zip(u[:2], v[:2], truth[:2], strict=True)))
+    from_pairs = person_height_map(zone.shape, height_ref=pairs)
+    got = from_pairs[np.round(v).astype(int), np.round(u).astype(int)]
+    assert np.allclose(got, truth, rtol=0.03), (got, truth)
+    assert PERSON_HEIGHT_M == 1.7
+
+
+def test_height_ref_errors_name_the_problem():
+    with pytest.raises(ConfigError, match="head not above"):
+        HeightRef.parse([[10, 100, 10, 120]], "zone z")
+    with pytest.raises(ConfigError, match="different rows"):
+        person_height_map((100, 100), height_ref=HeightRef(((10, 50, 10, 20),)))
+    with pytest.raises(ConfigError, match="needs geometry"):
+        person_height_map((100, 100))
+
+
+def run_sim(params: SimParams, frames: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
+    zone, polygon = sim_zone(params)
+    scene, det = SimScene(params), GeometryDetector()
+    pred, truth = [], []
+    for i in range(warmup + frames):
+        scene.advance_to(i * 0.5)
+        image = scene.render()
+        if i < warmup:
+            det.prime(image)
+            continue
+        pred.append(det.count(image, [zone])["gate"][0])
+        truth.append(scene.true_count(polygon))
+    return np.array(pred), np.array(truth, dtype=float)
+
+
+def test_zero_label_object_counting_on_a_sparse_sim_camera():
+    """People apart (≤ 0.3/m²) on a camera (10 m, wide lens) nothing was fitted to.
+
+    Bound: within half the true count on average. That is what the method measurably
+    does today (figures ~10 px tall at the working width are bloated by the
+    foreground's clean-up, ~+40 %); the issue's 15 % goal is not met yet, and this
+    guards against getting worse, and against counting nothing.
+    """
+    params = SimParams(scene="steady", people=12, base=12, seed=5, width=640, height=360,
+                       cam_h=10.0, focal=0.6, horizon=0.1)
+    pred, truth = run_sim(params, frames=60, warmup=400)
+    assert truth.mean() >= 5
+    rel = float(np.abs(pred - truth).sum() / truth.sum())
+    assert rel <= 0.5, (rel, truth.mean(), pred.mean())
+    assert pred.min() >= 1
+
+
+def eval_json(tmp_path: Path, name: str, *args: str) -> dict:
+    res = cli("eval", *args, "--json", f"{name}.json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_few_shot_beats_zero_label_on_mall(shared_data, tmp_path):
+    m = mall(shared_data)
+    started = time.time() - 1
+    common = ("--source", m["source"], "--truth", m["truth"], "--roi-mask", m["roi"],
+              "--perspective", m["perspective"], "--height-ref", MALL_PAIRS,
+              "--detectors", "geometry", "--limit", "400", "--warmup", "100")
+    zero = eval_json(tmp_path, "zero", *common, "--train-frames", "0", "--plot", "zero.png")
+    few = eval_json(tmp_path, "few", *common, "--train-frames", "30")
+    assert zero["train_frames"] == 0 and zero["constant_is_oracle"]
+    assert zero["recommended"] == "geometry"
+    assert few["train_frames"] == 30 and few["train_pick"] == "spread"
+    g0, g30 = zero["detectors"]["geometry"], few["detectors"]["geometry"]
+    assert g30["calibration"]["layout"] in ("scale", "affine", "none")
+    assert g30["cv_mae"] is not None
+    assert g30["mae"] < g0["mae"]
+    assert g30["skill"] > 0 and g30["beats_constant"]
+    for det in (g0, g30):
+        assert {"mae", "rmse", "mean_rel_error", "bias", "ms_per_frame", "skill",
+                "collapsed", "bands"} <= set(det)
+        assert det["bands"] and all(b["frames"] > 0 for b in det["bands"].values())
+    # Only the requested plot is written; no frame is stored anywhere.
+    assert new_media_files([tmp_path, Path("/tmp")], started) == [str(tmp_path / "zero.png")]
+
+
+def test_constant_baseline_and_collapse_flag(shared_data, tmp_path):
+    """A counter forced to a constant (a zone on the empty ceiling, scored against the
+    whole frame's count) is flagged collapsed and worse than the constant."""
+    m = mall(shared_data)
+    res = cli("eval", "--source", m["source"], "--truth", m["truth"],
+              "--zone", "[[250,0],[400,0],[400,12],[250,12]]", "--height-ref", MALL_PAIRS,
+              "--perspective", m["perspective"], "--detectors", "geometry",
+              "--limit", "120", "--train-frames", "20", "--json", "r.json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    const, geo = report["detectors"]["constant"], report["detectors"]["geometry"]
+    truth_train_mean = const["value"]
+    assert 15 < truth_train_mean < 50 and not const["oracle"]
+    assert geo["collapsed"] is True
+    assert geo["skill"] <= 0.0 or geo["calibration"]["layout"] == "constant"
+    assert "COLLAPSED" in res.stdout
+    assert report["recommended"] in ("constant", "geometry")
+
+
+def test_fit_correction_picks_by_cross_validation():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(5, 40, 30)
+    truth = 1.6 * raw + rng.normal(0, 0.5, 30)
+    corr = fit_correction(raw, truth)
+    assert corr.layout == "scale" and abs(corr.slope - 1.6) < 0.05
+    assert corr.cv_mae is not None and corr.cv_mae < corr.constant_cv_mae
+    noise = fit_correction(rng.uniform(0, 1, 30), rng.uniform(20, 22, 30))
+    assert noise.layout == "constant" and noise.warning and "constant" in noise.warning
+
+
+def test_warm_up_withholds_counts_until_the_background_is_built():
+    params = SimParams(people=20, base=5, seed=2, width=640, height=360)
+    zone = gate_zone_config(params)
+    camera = CameraConfig.model_validate({
+        "id": "cam", "url": params.to_url(), "sample_hz": 10, "detector": {"kind": "geometry"},
+        "zones": [{"id": "gate", **zone}]})
+    events: list = []
+    stop = threading.Event()
+    worker = CameraWorker(camera, events.append, Metrics(), stop, realtime=False)
+    worker.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(isinstance(e, CountEvent) for e in events):
+        time.sleep(0.2)
+    stop.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    first_count = next(i for i, e in enumerate(events) if isinstance(e, CountEvent))
+    before = [e for e in events[:first_count] if isinstance(e, CameraHealth)]
+    states = [e.state for e in before]
+    assert states[0] == "warming_up" and states[-1] == "up", states
+    assert "counts withheld" in before[0].reason
+    detector = worker.pipeline.detector
+    assert isinstance(detector, GeometryDetector) and detector.ready
+    assert len(detector.bg.frames) >= detector.s.background.ready_kept
