@@ -143,7 +143,9 @@ class CameraWorker(threading.Thread):
         if not (changed or force or now - self._last_health >= self.cfg.health.heartbeat):
             return
         self.state, self.reason, self._last_health = state, reason, now
-        self.metrics.camera_up.labels(camera=self.cfg.id).set(1 if state == "up" else 0)
+        # Warming up is up (frames arrive); camera_state says counts are withheld.
+        self.metrics.camera_up.labels(camera=self.cfg.id).set(
+            1 if state in ("up", "warming_up") else 0)
         for s in ("up", "stale", "down", "tampered", "warming_up"):
             self.metrics.camera_state.labels(camera=self.cfg.id, state=s).set(
                 1 if s == state else 0)
@@ -203,7 +205,10 @@ class CameraWorker(threading.Thread):
             last = now
             verdict = self.monitor.observe(frame.image, frame.ts)
             if verdict.state == "up" and not self.pipeline.ready:
-                self._health("warming_up", "building the background; counts withheld")
+                # Every sample: the camera is alive (camera_offline must not fire) even
+                # though no count leaves yet.
+                self._health("warming_up", "building the background; counts withheld",
+                             force=True)
                 self.pipeline.prime(frame)
                 continue
             self._health(verdict.state, verdict.reason)
