@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from benchutil import pin_one_core
 
 from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.person_scale import HeightRef
-from crowdwatch.detectors.zones import ZoneGeometry, ground_homography
-from crowdwatch.ingest.sim import SimParams, SimScene, gate_zone_config
+from crowdwatch.ingest.sim import SimParams
 from crowdwatch.progress import Progress
 from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone
+from crowdwatch.tools.sim_counts import count_on_sim, sim_gate_zone
 
 ROOT = Path(__file__).resolve().parents[1]
 # Measured by hand on Mall frame 1 (two walkers, [foot_x, foot_y, head_x, head_y]).
@@ -57,28 +56,12 @@ def random_camera(seed: int) -> SimParams:
 
 def sim_scene(params: SimParams, frames: int, warmup: int) -> dict:
     """Zero-label geometry counts vs generator truth for one randomised camera."""
-    zone_cfg = gate_zone_config(params)
-    shape = (params.height, params.width)
-    homography = ground_homography(zone_cfg["ground"]["image"], zone_cfg["ground"]["world_m"])
-    zone = ZoneGeometry("gate", np.asarray(zone_cfg["polygon"]), shape, homography, 56.0)
-    scene = SimScene(params)
-    detector = GeometryDetector()
-    preds, truth, elapsed = [], [], 0.0
-    for i in range(warmup + frames):
-        scene.advance_to(i * 0.5)
-        image = scene.render()
-        if i < warmup:
-            detector.prime(image)
-            continue
-        started = time.perf_counter()
-        preds.append(detector.count(image, [zone])["gate"][0])
-        elapsed += time.perf_counter() - started
-        truth.append(scene.true_count(zone_cfg["polygon"]))
-    p, t = np.array(preds), np.array(truth, dtype=float)
+    p, t, elapsed = count_on_sim(GeometryDetector(), params, frames, warmup)
+    area = sim_gate_zone(params)[0].area_m2 or 1.0
     rel = float(np.abs(p - t).sum() / max(t.sum(), 1.0))
     oracle = float(np.abs(t - t.mean()).mean())
     mae = float(np.abs(p - t).mean())
-    dense = t / 56.0 >= 2.0
+    dense = t / area >= 2.0
     return {"url": params.to_url(), "mae": round(mae, 3), "rel_error": round(rel, 4),
             "bias": round(float((p - t).mean()), 3), "skill": round(1 - mae / oracle, 4),
             "truth_mean": round(float(t.mean()), 2), "truth_max": int(t.max()),

@@ -16,16 +16,14 @@ from crowdwatch.progress import Progress
 
 def _geometry_zone(zone: Any, args: argparse.Namespace) -> Any:
     """Attach --height-ref, --perspective and --ground-* to an evaluation zone."""
-    import json as _json
-
     import numpy as np
 
     from crowdwatch.detectors.person_scale import HeightRef
-    from crowdwatch.detectors.zones import ground_homography, pixel_area_scale
+    from crowdwatch.detectors.zones import ground_homography
 
     if getattr(args, "height_ref", None):
         try:
-            raw = _json.loads(args.height_ref)
+            raw = json.loads(args.height_ref)
         except ValueError:
             raise UsageError(f"--height-ref must be JSON like [[xf,yf,xh,yh],...]; got "
                              f"{args.height_ref!r}") from None
@@ -37,13 +35,8 @@ def _geometry_zone(zone: Any, args: argparse.Namespace) -> Any:
             raise UsageError("--ground-image and --ground-world go together")
         zone.homography = ground_homography(points(args.ground_image, "--ground-image"),
                                             points(args.ground_world, "--ground-world"))
-        zone.area_m2 = float((pixel_area_scale(zone.homography, zone.shape)
-                              * (zone.mask > 0)).sum())
+        zone.area_m2 = zone.mask_area_m2()
     return zone
-
-
-def _has_geometry(zone: Any) -> bool:
-    return zone.height_ref is not None or zone.homography is not None
 
 
 def _save_model(model: Any, out: Path, rows: int) -> int:
@@ -100,7 +93,7 @@ def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int,
     from crowdwatch.ingest.sources import numbered_frames
     from crowdwatch.tools.fewshot import fit_correction
 
-    if not _has_geometry(zone):
+    if not zone.knows_person_size:
         raise UsageError("--layout geometry needs --height-ref (with or without "
                          "--perspective) or --ground-image/--ground-world")
     detector = GeometryDetector()
@@ -172,8 +165,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     polygon = points(args.zone, "--zone") if args.zone else None
     zone = _geometry_zone(make_zone(native, polygon, args.roi_mask), args)
     if not detectors:
-        detectors = tuple(d for d in DETECTORS if d != "geometry" or _has_geometry(zone))
-    elif "geometry" in detectors and not _has_geometry(zone):
+        detectors = tuple(d for d in DETECTORS if d != "geometry" or zone.knows_person_size)
+    elif "geometry" in detectors and not zone.knows_person_size:
         raise UsageError("the geometry detector needs --height-ref (with or without "
                          "--perspective) or --ground-image/--ground-world")
     labelled = len(read_truth(args.truth, zone, native))

@@ -209,26 +209,51 @@ class MedianBackground:
         return min(1.0, len(self.frames) / max(1, self.s.ready_kept))
 
 
-class BackgroundDetector:
+class BackgroundCamera:
+    """What every background-based counter shares: one camera's in-memory median
+    background at a working width, and its zones scaled to that width."""
+
+    def __init__(self, work_width: int, settings: BackgroundSettings) -> None:
+        self.work_width = work_width
+        self.bg = MedianBackground(settings)
+        self._zones: dict[tuple, ZoneGeometry] = {}
+
+    def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        width = self.work_width
+        if frame.shape[1] == width:
+            return frame, 1.0
+        scale = width / frame.shape[1]
+        size = (width, max(1, round(frame.shape[0] * scale)))
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
+
+    def _zone_at(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> ZoneGeometry:
+        key = (zone.zone_id, zone.shape, shape)
+        cached = self._zones.get(key)
+        if cached is None:
+            cached = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
+            self._zones[key] = cached
+        return cached
+
+    @property
+    def ready(self) -> bool:
+        return self.bg.warm >= 1.0
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Feed the background without counting (warm-up)."""
+        self.bg.update(self._resize(frame)[0])
+
+
+class BackgroundDetector(BackgroundCamera):
     """One instance per camera: it carries that camera's in-memory background."""
 
     name = "background"
 
     def __init__(self, model: RegressionModel | None = None) -> None:
         self.model = model or RegressionModel.default()
-        self.bg = MedianBackground(self.model.background)
+        super().__init__(self.model.work_width, self.model.background)
         self._pool_cache: dict[tuple, tuple] = {}
-        self._zones: dict[tuple, ZoneGeometry] = {}
         self.grid: list[int] | None = None  # cell grid of the last zone pooled (cells layout)
         self._weight_map = np.load(self.model.weight_map) if self.model.weight_map else None
-
-    def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        width = self.model.work_width
-        if frame.shape[1] == width:
-            return frame, 1.0
-        scale = width / frame.shape[1]
-        size = (width, max(1, round(frame.shape[0] * scale)))
-        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
 
     def maps(self, img: np.ndarray) -> list[np.ndarray]:
         """Per-pixel feature maps (float32) for a frame at work resolution."""
@@ -281,22 +306,6 @@ class BackgroundDetector:
             for mp in maps
         ]
         return np.stack(out, axis=-1).ravel()
-
-    def _zone_at(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> ZoneGeometry:
-        key = (zone.zone_id, zone.shape, shape)
-        cached = self._zones.get(key)
-        if cached is None:
-            cached = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
-            self._zones[key] = cached
-        return cached
-
-    @property
-    def ready(self) -> bool:
-        return self.bg.warm >= 1.0
-
-    def prime(self, frame: np.ndarray) -> None:
-        """Feed the background without counting (warm-up before labelled frames)."""
-        self.bg.update(self._resize(frame)[0])
 
     def features(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, np.ndarray]:
         """Update the background with this frame; return each zone's feature vector."""

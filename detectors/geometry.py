@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from crowdwatch.detectors.background import BackgroundSettings, MedianBackground
+from crowdwatch.detectors.background import BackgroundCamera, BackgroundSettings
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask
 from crowdwatch.detectors.person_scale import (
@@ -118,7 +118,7 @@ def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
     return float(np.maximum(blob, 1.0).sum())
 
 
-class GeometryDetector:
+class GeometryDetector(BackgroundCamera):
     """Zero-label counter for one camera (its background lives in memory only)."""
 
     name = "geometry"
@@ -126,37 +126,20 @@ class GeometryDetector:
     def __init__(self, settings: GeometrySettings | None = None,
                  correction: tuple[float, float] = (1.0, 0.0)) -> None:
         self.s = settings or GeometrySettings()
-        self.bg = MedianBackground(self.s.background)
+        super().__init__(self.s.work_width, self.s.background)
         self.correction = correction  # count = slope * raw + offset (few-shot)
         self._plans: dict[tuple, _ZonePlan] = {}
-
-    def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        width = self.s.work_width
-        if frame.shape[1] == width:
-            return frame, 1.0
-        scale = width / frame.shape[1]
-        size = (width, max(1, round(frame.shape[0] * scale)))
-        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA), scale
 
     def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
         key = (zone.zone_id, zone.shape, shape)
         plan = self._plans.get(key)
         if plan is None:
-            at = zone if (scale == 1.0 and zone.shape == shape) else zone.scaled(shape, scale)
             try:
-                plan = plan_zone(at, self.s)
+                plan = plan_zone(self._zone_at(zone, shape, scale), self.s)
             except ConfigError as exc:
                 raise ConfigError(f"zone {zone.zone_id!r}: {exc}") from None
             self._plans[key] = plan
         return plan
-
-    @property
-    def ready(self) -> bool:
-        return self.bg.warm >= 1.0
-
-    def prime(self, frame: np.ndarray) -> None:
-        """Feed the background without counting (warm-up)."""
-        self.bg.update(self._resize(frame)[0])
 
     def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:
         """Uncorrected geometric counts per zone; updates the background."""

@@ -99,9 +99,7 @@ class ZoneGeometry:
             if poly is not None:
                 area = ground_area_m2(poly.tolist(), homography)
             else:
-                geo = cls(zone.id, None, shape, homography, None, raster)
-                per_px = pixel_area_scale(homography, shape)
-                area = float((per_px * (geo.mask > 0)).sum())
+                area = cls(zone.id, None, shape, homography, None, raster).mask_area_m2()
         height_ref = None
         if zone.height_ref is not None:
             height_ref = HeightRef.parse(zone.height_ref, f"zone {zone.id}")
@@ -114,6 +112,16 @@ class ZoneGeometry:
                                   f"{zone.perspective}: {exc}") from None
         return cls(zone.id, poly, shape, homography, area, raster, height_ref, perspective,
                    scale)
+
+    @property
+    def knows_person_size(self) -> bool:
+        """Whether the geometry counter can size people here with no labels."""
+        return self.height_ref is not None or self.homography is not None
+
+    def mask_area_m2(self) -> float:
+        """Ground area of the mask (needs the homography), summed pixel by pixel."""
+        assert self.homography is not None
+        return float((pixel_area_scale(self.homography, self.shape) * (self.mask > 0)).sum())
 
     @cached_property
     def mask(self) -> np.ndarray:

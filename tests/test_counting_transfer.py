@@ -16,7 +16,6 @@ import pytest
 from crowdwatch.config import CameraConfig
 from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.person_scale import HeightRef, person_height_map
-from crowdwatch.detectors.zones import ZoneGeometry, ground_homography
 from crowdwatch.errors import ConfigError
 from crowdwatch.events import CameraHealth, CountEvent
 from crowdwatch.ingest.camera import CameraWorker
@@ -24,30 +23,22 @@ from crowdwatch.ingest.sim import (
     PERSON_HEIGHT_M,
     PinholeGround,
     SimParams,
-    SimScene,
     gate_zone_config,
 )
 from crowdwatch.metrics import Metrics
 from crowdwatch.tools.fewshot import fit_correction
+from crowdwatch.tools.sim_counts import count_on_sim, sim_gate_zone
 from tests.test_demo_e2e import new_media_files
 from tests.test_eval_mall import cli, mall
 
 MALL_PAIRS = "[[395,406,395,297],[285,331,283,230]]"
 
 
-def sim_zone(params: SimParams) -> tuple[ZoneGeometry, list[list[float]]]:
-    cfg = gate_zone_config(params)
-    h = ground_homography(cfg["ground"]["image"], cfg["ground"]["world_m"])
-    zone = ZoneGeometry("gate", np.asarray(cfg["polygon"]), (params.height, params.width), h,
-                        56.0)
-    return zone, cfg["polygon"]
-
-
 @pytest.mark.parametrize("cam_h,focal,horizon", [(6.0, 0.78, 0.25), (12.0, 0.6, 0.05)])
 def test_person_size_from_homography_and_from_pairs_matches_the_camera(cam_h, focal, horizon):
     params = SimParams(width=640, height=360, cam_h=cam_h, focal=focal, horizon=horizon)
     cam = PinholeGround.of(params)
-    zone, _ = sim_zone(params)
+    zone, _ = sim_gate_zone(params)
     xs, zs = np.array([-3.0, 0.0, 2.5, 3.5]), np.array([13.5, 15.0, 17.0, 19.5])
     u, v = cam.to_image(xs, zs)
     truth = cam.person_height_px(zs)
@@ -72,21 +63,6 @@ def test_height_ref_errors_name_the_problem():
         person_height_map((100, 100))
 
 
-def run_sim(params: SimParams, frames: int, warmup: int) -> tuple[np.ndarray, np.ndarray]:
-    zone, polygon = sim_zone(params)
-    scene, det = SimScene(params), GeometryDetector()
-    pred, truth = [], []
-    for i in range(warmup + frames):
-        scene.advance_to(i * 0.5)
-        image = scene.render()
-        if i < warmup:
-            det.prime(image)
-            continue
-        pred.append(det.count(image, [zone])["gate"][0])
-        truth.append(scene.true_count(polygon))
-    return np.array(pred), np.array(truth, dtype=float)
-
-
 def test_zero_label_object_counting_on_a_sparse_sim_camera():
     """People apart (≤ 0.3/m²) on a camera (10 m, wide lens) nothing was fitted to.
 
@@ -97,7 +73,7 @@ def test_zero_label_object_counting_on_a_sparse_sim_camera():
     """
     params = SimParams(scene="steady", people=12, base=12, seed=5, width=640, height=360,
                        cam_h=10.0, focal=0.6, horizon=0.1)
-    pred, truth = run_sim(params, frames=60, warmup=400)
+    pred, truth, _ = count_on_sim(GeometryDetector(), params, frames=60, warmup=400)
     assert truth.mean() >= 5
     rel = float(np.abs(pred - truth).sum() / truth.sum())
     assert rel <= 0.5, (rel, truth.mean(), pred.mean())

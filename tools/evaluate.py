@@ -321,7 +321,8 @@ def summary_lines(report: dict) -> list[str]:
             lines.append(f"{name:18s} skipped: {det['skipped']}")
             continue
         mark = " <- recommended" if name == report.get("recommended") else ""
-        flag = "  [" + ", ".join(flags(name, det)) + "]" if flags(name, det) else ""
+        raised = flags(name, det)
+        flag = "  [" + ", ".join(raised) + "]" if raised else ""
         lines.append(f"{name:18s} MAE {det['mae']:6.2f}  skill {det['skill']:+.2f}  "
                      f"{det['frames']} frames{flag}{mark}")
     lines.append(f"recommended: {report.get('recommended')} ({report.get('recommended_because')})")
