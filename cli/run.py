@@ -45,8 +45,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     config = load_for_alerts(args.config, args.alerts_jsonl)
     metrics = metrics_for(config, args.metrics_port)
-    run_worker(config, Dispatcher(build_sinks(config.alerts, metrics), metrics), metrics,
-               loglevel=args.faust_log_level)
+    run_worker(config, Dispatcher(build_sinks(config.alerts, metrics), metrics), metrics)
     return 0
 
 
@@ -67,9 +66,8 @@ def register(sub: Any) -> None:
     ing.add_argument("--fast", action="store_true", help="do not pace files/sim to real time")
     ing.set_defaults(func=cmd_ingest)
 
-    wrk = sub.add_parser("worker", help="scale-out: Faust worker running the rules on Kafka")
+    wrk = sub.add_parser("worker", help="scale-out: a worker running the rules on Kafka")
     wrk.add_argument("--config", help="YAML config; default: the built-in demo")
     wrk.add_argument("--alerts-jsonl", help="also append every notification to this file")
     wrk.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
-    wrk.add_argument("--faust-log-level", default="warning")
     wrk.set_defaults(func=cmd_worker)

@@ -7,11 +7,13 @@ a site engineer fixes the file in one pass.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 import yaml
 from pydantic import (
@@ -188,6 +190,34 @@ class RuleConfig(_Strict):
         """References that do not resolve against the rest of the site (field path, message)."""
         return []
 
+    # Fields that define what the rule is, beside its kind and target: they make the
+    # derived id. Others (timers, windows) are settings: changing one keeps the id and
+    # starts the rule's state fresh.
+    IDENTITY: ClassVar[tuple[str, ...]] = ("severity",)
+
+    def target(self) -> str:
+        """What the rule watches, for its derived id (a zone, camera or sensor id)."""
+        for name in ("zone", "camera", "sensor"):
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                return value
+        return "all"
+
+    def rule_id(self) -> str:
+        """The given id, or ``kind:target:digest`` of what defines the rule, so reordering
+        rules or retuning a timer never changes it."""
+        if self.id:
+            return self.id
+        identity = {name: getattr(self, name, None) for name in self.IDENTITY}
+        body = json.dumps(identity, sort_keys=True, default=str)
+        return f"{self.kind}:{self.target()}:{hashlib.sha256(body.encode()).hexdigest()[:6]}"
+
+    def settings_digest(self) -> str:
+        """Digest of every setting: a stored state made under other settings is not reused."""
+        body = json.dumps(self.model_dump(mode="json", by_alias=True, exclude={"id"}),
+                          sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:8]
+
 
 _RULE_MODELS: dict[str, type[RuleConfig]] = {}
 _RULES_ADAPTER: dict[tuple[type[RuleConfig], ...], TypeAdapter[Any]] = {}
@@ -344,7 +374,9 @@ class KafkaConfig(_Strict):
     retention: Seconds = Field(86400.0, gt=0, description="How long events are kept.")
     max_message_bytes: int = Field(65536, ge=1024, description="Larger messages are "
                                    "dead-lettered as oversized.")
-    group: str = Field("crowdwatch-worker", description="Consumer group / Faust app id.")
+    group: str = Field("crowdwatch-worker", description="Consumer group of the workers.")
+    max_batch: int = Field(5000, ge=1, le=100000, description="Records a worker evaluates "
+                           "per transaction (state and offsets are committed per batch).")
     session_timeout: Seconds = Field(
         10.0, ge=6, description="A worker silent this long is presumed dead and its zones "
         "move to the others (shorter: faster failover; too short: needless rebalances).")
@@ -479,6 +511,19 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
         sensor_ids.add(dev.id)
         if dev.zone is not None and dev.zone not in seen_zones:
             found.append((("sensors", "devices", di, "zone"), f"no zone with id {dev.zone!r}"))
+    for di, dev in enumerate(config.sensors.devices):
+        if dev.id in seen_cams:
+            found.append((("sensors", "devices", di, "id"),
+                          f"sensor id {dev.id!r} is also a camera's id: alerts, logs and "
+                          "dashboards would not say which one is silent; rename one"))
+    rule_ids: dict[str, int] = {}
+    for ri, rule in enumerate(config.rules):
+        rid = rule.rule_id()
+        if rid in rule_ids:
+            found.append((("rules", ri, "id") if rule.id else ("rules", ri),
+                          f"rule id {rid!r} is also rules[{rule_ids[rid]}]'s (same kind, "
+                          "target and levels): give one of them its own `id`"))
+        rule_ids.setdefault(rid, ri)
     found += [(("rules", ri, *loc), msg) for ri, rule in enumerate(config.rules)
               for loc, msg in rule.problems(config)]
     return found

@@ -139,7 +139,13 @@ class SensorEvent:
 
 @dataclass(slots=True)
 class Alert:
-    """A notification about a rule on a zone (or camera); fingerprint is stable per alert."""
+    """A notification about a rule on a zone, a camera or a sensor.
+
+    ``fingerprint`` is stable per alert and includes the rule's id, so two rules of one
+    kind on one zone are two alerts. ``zone_id`` is set only for an alert about one zone;
+    ``zones`` lists every zone the alert affects (a camera's zones for camera_offline),
+    so dashboards filter on one zone and nothing joins ids into one string.
+    """
 
     TYPE: ClassVar[str] = "alert"
     TS_FIELDS: ClassVar[tuple[str, ...]] = ("starts_at", "ends_at")
@@ -154,10 +160,14 @@ class Alert:
     summary: str
     ends_at: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    rule_id: str = ""
+    zones: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
-        return self.zone_id
+        """What the alert is about (zone, camera or sensor id): its Kafka key."""
+        return (self.zone_id or self.labels.get("camera") or self.labels.get("sensor")
+                or self.rule_id)
 
 
 EVENT_TYPES: dict[str, Any] = {

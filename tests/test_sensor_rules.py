@@ -46,7 +46,7 @@ def test_sensor_silent_fires_after_silence_and_resolves_on_next_reading():
     assert alerts == []
     (fired,) = engine.tick(T0 + 50 + 61)
     assert fired.rule == "sensor_silent" and fired.state == "firing"
-    assert fired.labels["sensor"] == "door-a" and fired.zone_id == "square"
+    assert fired.labels["sensor"] == "door-a" and fired.zones == ["square"] and not fired.zone_id
     assert engine.tick(T0 + 500) == []  # no duplicate while still silent
     (resolved,) = engine.handle(SensorEvent("door-a", T0 + 600, "counter", 3, "square"))
     assert resolved.state == "resolved" and resolved.fingerprint == fired.fingerprint

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from crowdwatch.config import RuleConfig
-from crowdwatch.events import Alert, AlertState, Severity
+from crowdwatch.events import Alert, AlertState, Severity, fingerprint
 
 if TYPE_CHECKING:
     from crowdwatch.config import CrowdwatchConfig
 
-STATE_SCHEMA = 1  # bump when a state layout changes: older stored states start fresh
+STATE_SCHEMA = 2  # bump when a state layout changes: older stored states start fresh
+STATE_PREFIX = "rule/"  # store keys of rule state: rule/<rule id>@<settings digest>/<entity>
 
 
 class Input(StrEnum):
@@ -169,16 +168,26 @@ class Rule(Generic[S]):
     state_type: ClassVar[type[RuleState]]
     ticks: ClassVar[bool] = False
 
-    def __init__(self, rule_id: str, entity: str, site: str, routes: tuple[Route, ...],
+    def __init__(self, spec: RuleSpec, entity: str, site: str, routes: tuple[Route, ...],
                  guards_camera: str | None = None) -> None:
-        self.rule_id = rule_id
+        """``entity`` names what this instance watches with its namespace (``zone:a``,
+        ``camera:c``, ``sensor:s``), so a camera and a sensor sharing an id never share
+        state."""
+        self.rule_id = spec.rule_id()
+        self.digest = spec.settings_digest()
         self.entity = entity
         self.site = site
         self.routes = routes
-        self.state_key = f"{rule_id}/{entity}"
+        # The settings digest is in the key: a rule whose settings changed finds no state
+        # and starts fresh; the engine resolves what its old settings left firing.
+        self.state_key = f"{STATE_PREFIX}{self.rule_id}@{self.digest}/{entity}"
         # Set on a rule whose firing means the camera cannot be trusted (camera_offline):
         # while it fires, the camera's zone rules take no samples.
         self.guards_camera = guards_camera
+
+    def fingerprint(self, *parts: str) -> str:
+        """An alert's stable id: the site, this rule's id and what it is about."""
+        return fingerprint(self.site, self.rule_id, *parts)
 
     def new_state(self, now: float) -> S:
         raise NotImplementedError
@@ -213,12 +222,15 @@ class Rule(Generic[S]):
     def alert(self, *, fingerprint: str, zone_id: str, severity: Severity | str,
               state: AlertState, starts_at: float, ends_at: float | None = None,
               value: float, threshold: float, summary: str,
-              labels: dict[str, str]) -> Alert:
-        """The one place rules build an Alert (by keyword)."""
+              labels: dict[str, str], zones: list[str] | None = None) -> Alert:
+        """The one place rules build an Alert (by keyword). ``zone_id`` is '' for an alert
+        about a camera or sensor; ``zones`` defaults to ``[zone_id]``."""
         return Alert(fingerprint=fingerprint, rule=self.kind, zone_id=zone_id,
                      severity=Severity(severity), state=state,
                      starts_at=starts_at, ends_at=ends_at, value=value, threshold=threshold,
-                     summary=summary, labels=labels)
+                     summary=summary, labels={**labels, "rule_id": self.rule_id},
+                     rule_id=self.rule_id,
+                     zones=list(zones) if zones is not None else ([zone_id] if zone_id else []))
 
 
 class RuleSpec(RuleConfig):
@@ -229,23 +241,6 @@ class RuleSpec(RuleConfig):
 
     def build(self, site: CrowdwatchConfig) -> list[Rule[Any]]:
         raise NotImplementedError
-
-    def target(self) -> str:
-        """What the rule watches, for its derived id (a zone, camera or sensor id)."""
-        for name in ("zone", "camera", "sensor"):
-            value = getattr(self, name, None)
-            if isinstance(value, str):
-                return value
-        return "all"
-
-    def rule_id(self) -> str:
-        """The given id, or one derived from the kind, the target and the settings."""
-        if self.id:
-            return self.id
-        body = json.dumps(self.model_dump(mode="json", by_alias=True, exclude={"id"}),
-                          sort_keys=True)
-        digest = hashlib.sha256(body.encode()).hexdigest()[:8]
-        return f"{self.kind}:{self.target()}:{digest}"
 
     def reads(self) -> str | None:
         """For a rule on one zone's values: the metric it reads ('count' or 'density')."""

@@ -15,7 +15,7 @@ were firing stay firing until real counts show the zone is clear.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from crowdwatch.events import (
     HealthState,
     SensorEvent,
 )
-from crowdwatch.streams.rules.base import Input, Rule, RuleSeries, RuleState
+from crowdwatch.streams.rules.base import STATE_PREFIX, Input, Rule, RuleSeries, RuleState
 from crowdwatch.streams.rules.registry import build_rules
 
 Event = CountEvent | SensorEvent | CameraHealth
@@ -40,6 +40,37 @@ class SensorReading(RuleState):
 
     ts: float
     value: float
+
+
+@dataclass(slots=True)
+class FiringRecord(RuleState):
+    """What a firing alert needs to be resolved later, even by a config without its rule."""
+
+    rule_id: str
+    digest: str
+    rule: str
+    zone_id: str
+    severity: str
+    starts_at: float
+    threshold: float
+    labels: dict[str, str]
+    zones: list[str]
+
+    @classmethod
+    def of(cls, alert: Alert, digest: str) -> FiringRecord:
+        return cls(alert.rule_id, digest, alert.rule, alert.zone_id, str(alert.severity),
+                   alert.starts_at, alert.threshold, dict(alert.labels), list(alert.zones))
+
+    def resolution(self, fingerprint: str, now: float, reason: str, summary: str) -> Alert:
+        return Alert(fingerprint=fingerprint, rule=self.rule, zone_id=self.zone_id,
+                     severity=self.severity, state=AlertState.RESOLVED,
+                     starts_at=self.starts_at, ends_at=now, value=0.0,
+                     threshold=self.threshold, summary=summary,
+                     labels={**self.labels, "resolved_by": reason}, rule_id=self.rule_id,
+                     zones=list(self.zones))
+
+
+FIRING_PREFIX = "firing/"
 
 
 class RuleEngine:
@@ -58,6 +89,7 @@ class RuleEngine:
         and ``tick_known_only=True`` (a worker only judges sources whose state it owns).
         """
         self.rules = build_rules(config)
+        self.digests = {rule.rule_id: rule.digest for rule in self.rules}
         self.store: MutableMapping[str, Any] = {} if store is None else store
         self.start_ts = start_ts
         self.offline_from_counts = offline_from_counts
@@ -213,10 +245,11 @@ class RuleEngine:
 
     # -- time -----------------------------------------------------------------------
 
-    def tick(self, now: float) -> list[Alert]:
-        """Evaluate time-based rules (camera offline, sensor silent) at ``now``."""
+    def tick(self, now: float, rules: list[Rule[Any]] | None = None) -> list[Alert]:
+        """Evaluate time-based rules (camera offline, sensor silent) at ``now``; a worker
+        passes the ``rules`` whose state it owns."""
         out: list[Alert] = []
-        for rule in self.tickers:
+        for rule in self.tickers if rules is None else rules:
             state = self.store.get(rule.state_key)
             if not isinstance(state, rule.state_type):
                 if self.tick_known_only:
@@ -231,24 +264,61 @@ class RuleEngine:
                 out += alerts
         return self._dedupe(out)
 
+    # -- config changes -------------------------------------------------------------
+
+    def reconcile(self, now: float,
+                  owns: Callable[[Rule[Any]], bool] | None = None) -> list[Alert]:
+        """After a restart (or a reload) with an edited config: resolve what a removed
+        rule, or a rule whose settings changed, left firing (with the reason in the
+        ``resolved_by`` label), and drop rule state no current rule can read. A worker
+        passes ``owns``: an alert whose rule now lives in another partition (the edit
+        regrouped what it reads) is resolved here, and that partition starts it fresh."""
+        out: list[Alert] = []
+        by_fingerprint = {fp: rule for rule in self.rules for fp in rule.fingerprints()}
+        for key in [k for k in list(self.store.keys()) if k.startswith(FIRING_PREFIX)]:
+            record = self.store.get(key)
+            if not isinstance(record, FiringRecord):
+                self.store.pop(key, None)  # an older layout: nothing to resolve it with
+                continue
+            digest = self.digests.get(record.rule_id)
+            rule = by_fingerprint.get(key[len(FIRING_PREFIX):])
+            moved = owns is not None and rule is not None and not owns(rule)
+            if digest == record.digest and not moved:
+                continue
+            reason = ("rule_removed" if digest is None else
+                      "rule_changed" if digest != record.digest else "rule_moved")
+            what = {"rule_removed": "was removed from the config",
+                    "rule_changed": "changed its settings and starts afresh",
+                    "rule_moved": "now reads from another partition and starts afresh there",
+                    }[reason]
+            out.append(record.resolution(
+                key[len(FIRING_PREFIX):], now, reason,
+                f"rule {record.rule_id} {what}; its alert is resolved"))
+            del self.store[key]
+        live = {rule.state_key for rule in self.rules if owns is None or owns(rule)}
+        for key in [k for k in list(self.store.keys()) if k.startswith(STATE_PREFIX)]:
+            if key not in live:
+                del self.store[key]
+        return out
+
     @property
     def firing(self) -> dict[str, bool]:
         """Fingerprints firing now (kept in the store so a restarted worker knows them)."""
-        return {k[len("firing/"):]: True for k in list(self.store.keys())
-                if k.startswith("firing/") and self.store.get(k)}
+        return {k[len(FIRING_PREFIX):]: True for k in list(self.store.keys())
+                if k.startswith(FIRING_PREFIX) and self.store.get(k)}
 
     def _dedupe(self, alerts: list[Alert]) -> list[Alert]:
         """Only the first firing and the first resolution of a fingerprint pass."""
         out = []
         for alert in alerts:
-            key = f"firing/{alert.fingerprint}"
+            key = FIRING_PREFIX + alert.fingerprint
             if alert.state == AlertState.FIRING:
                 if self.store.get(key):
                     continue
-                self.store[key] = True
+                self.store[key] = FiringRecord.of(alert, self.digests.get(alert.rule_id, ""))
             else:
                 if not self.store.get(key):
                     continue
-                self.store[key] = False
+                del self.store[key]
             out.append(alert)
         return out

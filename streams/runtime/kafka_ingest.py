@@ -1,10 +1,10 @@
 """`crowdwatch ingest`: cameras and sensors → CountEvent/CameraHealth/SensorEvent → Kafka.
 
 Camera threads hand events to one asyncio loop that publishes them with an
-idempotent, acks=all producer, counts keyed by zone and health keyed by camera, so
-every zone's events land in one partition in order; sensor readings are keyed by their
-zone (or sensor id). Rejected sensor messages go to the dead-letter topic with the
-reason. While the broker is away events
+idempotent, acks=all producer, each keyed by its co-partition group (a camera with its
+zones, the sensors of those zones, whatever one rule reads together), so everything a
+rule needs lands in one partition number of every topic, in order. Rejected sensor
+messages go to the dead-letter topic with the reason. While the broker is away events
 wait in a bounded buffer and are re-sent when it returns; only when that buffer is
 full are the oldest dropped (and counted).
 """
@@ -23,29 +23,17 @@ from collections import deque
 from aiokafka.errors import KafkaError
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.deadletter import note_rejection
-from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json, iso
+from crowdwatch.deadletter import DeadLetter, note_rejection
+from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json
 from crowdwatch.ingest.camera import CameraWorker
 from crowdwatch.ingest.sensors import sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.rules.registry import rule_series
 from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics, make_producer
+from crowdwatch.streams.runtime.partitioning import CoPartitioner
 from crowdwatch.util.backoff import Backoff
 
 log = logging.getLogger("crowdwatch.ingest")
-
-
-class DeadLetter:
-    """A rejected message on its way to the dead-letter topic (same body as the worker's)."""
-
-    TYPE = "deadletter"
-
-    def __init__(self, source: str, reason: str, detail: str, value: str) -> None:
-        self.source, self.reason, self.detail, self.value = source, reason, detail, value
-
-    def to_json(self) -> str:
-        return json.dumps({"reason": self.reason, "detail": self.detail, "source": self.source,
-                           "ts": iso(time.time()), "value": self.value})
 
 
 class Publisher:
@@ -53,6 +41,7 @@ class Publisher:
         self.config = config
         self.metrics = metrics
         self.topics = Topics.of(config.kafka)
+        self.keys = CoPartitioner(config)
         self.pending: deque = deque(maxlen=buffer)
         self.wakeup = asyncio.Event()
         self.sent = 0
@@ -67,20 +56,23 @@ class Publisher:
         self.wakeup.set()
 
     def route(self, event: object) -> tuple[str, bytes]:
+        """Topic and key: the key is the event's co-partition group (see partitioning)."""
         if isinstance(event, CountEvent):
-            return self.topics.counts, event.zone_id.encode()
+            return self.topics.counts, self.keys.count_key(event)
         if isinstance(event, SensorEvent):
-            return self.topics.sensors, event.key.encode()
+            return self.topics.sensors, self.keys.sensor_key(event)
         if isinstance(event, DeadLetter):
             return self.topics.deadletter, event.source.encode()
         assert isinstance(event, CameraHealth)
-        return self.topics.health, event.camera_id.encode()
+        return self.topics.health, self.keys.health_key(event)
 
-    def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None) -> None:
+    def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None,
+               position: str = "") -> None:
         """Sensor listeners' rejections: counted, logged, and sent to the dead-letter topic."""
-        text = note_rejection(self.metrics, source, reason, detail, raw, 1024,
-                              self.topics.deadletter)
-        self.enqueue(DeadLetter(source, reason, detail[:500], text or ""))
+        letter = DeadLetter.of(source, reason, detail, raw, self.config.deadletter.max_raw_bytes,
+                               position)
+        note_rejection(self.metrics, letter, self.topics.deadletter)
+        self.enqueue(letter)
 
     async def run(self, stop: asyncio.Event) -> None:
         producer = make_producer(self.config.kafka)

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from crowdwatch.config import KafkaConfig
+from crowdwatch.errors import ConfigError
 
 log = logging.getLogger("crowdwatch.kafka")
 
@@ -27,15 +28,20 @@ class Topics:
     sensors: str
     alerts: str
     deadletter: str
+    state: str  # the workers' rule-state changelog (compacted)
 
     @classmethod
     def of(cls, cfg: KafkaConfig) -> Topics:
         p = cfg.topic_prefix
         return cls(f"{p}.counts", f"{p}.health", f"{p}.sensors", f"{p}.alerts",
-                   f"{p}.deadletter")
+                   f"{p}.deadletter", f"{p}.state")
+
+    def inputs(self) -> list[str]:
+        """The topics a worker consumes; co-partitioned, so equal in partition count."""
+        return [self.counts, self.health, self.sensors]
 
     def all(self) -> list[str]:
-        return [self.counts, self.health, self.sensors, self.alerts, self.deadletter]
+        return [*self.inputs(), self.alerts, self.deadletter, self.state]
 
 
 def bootstrap(cfg: KafkaConfig) -> str:
@@ -50,10 +56,12 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
     try:
         existing = set(await admin.list_topics())
         retention = str(int(cfg.retention * 1000))
+        size = str(max(cfg.max_message_bytes * 4, 1048576))
+        events = {"retention.ms": retention, "max.message.bytes": size}
+        # State is kept by key for as long as the rule needs it, not for `retention`.
+        state = {"cleanup.policy": "compact", "max.message.bytes": size}
         new = [NewTopic(name, cfg.partitions, cfg.replication,
-                        topic_configs={"retention.ms": retention,
-                                       "max.message.bytes": str(max(cfg.max_message_bytes * 4,
-                                                                    1048576))})
+                        topic_configs=state if name == topics.state else events)
                for name in topics.all() if name not in existing]
         if new:
             try:
@@ -61,9 +69,22 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
                 log.info("created topics %s", [t.name for t in new])
             except TopicAlreadyExistsError:
                 pass
+        await _check_partitions(admin, topics, cfg.partitions)
     finally:
         await admin.close()
     return topics
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, topics: Topics, partitions: int) -> None:
+    """Co-partitioning needs every input topic and the changelog to have the configured
+    partition count; a topic made earlier with another count would split state."""
+    described = await admin.describe_topics([*topics.inputs(), topics.state])
+    wrong = {d["topic"]: len(d["partitions"]) for d in described
+             if len(d["partitions"]) != partitions}
+    if wrong:
+        raise ConfigError(f"kafka.partitions is {partitions} but topics {wrong} have other "
+                          "partition counts; every input topic and the state topic need the "
+                          "same count (use a new topic_prefix, or recreate the topics)")
 
 
 def make_producer(cfg: KafkaConfig) -> AIOKafkaProducer:

@@ -1,24 +1,43 @@
-"""The scale-out worker: a thin Faust (faust-streaming) adapter around the rule core.
+"""The scale-out worker: the rule core on Kafka, one transaction per batch.
 
-Counts (keyed by zone) and camera health (keyed by camera) come from Kafka; rule
-state and which alerts are firing live in a Faust Table backed by a changelog topic,
-so a crashed worker's zones move to another worker with their state. The rules are
-the same :class:`RuleEngine` the embedded mode runs; this module only moves bytes.
-Malformed or oversized messages go to the dead-letter topic with a reason.
+Counts, camera health and sensor readings come from Kafka, keyed by co-partition group
+(:mod:`partitioning`), so partition p of every input topic holds everything the rules of
+p's entities read; a range assignment gives p of every topic to one worker. Per batch of
+records (``kafka.max_batch``) the worker runs the same :class:`RuleEngine` as the
+embedded mode over each partition's events, then in one Kafka transaction sends the
+alerts, each changed state key once (to the compacted ``<prefix>.state`` changelog,
+partition p), the dead letters, and the consumed offsets. Either all of it is committed
+or none: a worker killed at any point leaves offsets and state in step, and whoever takes
+its partitions re-reads the changelog and carries on where the last commit left off.
+Alerts reach the sinks after their transaction commits.
+
+Why not Faust agents (the design's first choice): Faust's per-event stream machinery
+alone runs at ~14,000 events/s on one core here, before any rule or table write, and a
+table write per event (one changelog message each) held the worker at ~2,000 events/s.
+This module keeps Faust's model (changelog-backed state moving with its partition) and
+does the work per batch.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
 import logging
+import signal
 import time
-from collections.abc import Iterator, MutableMapping
+import uuid
+from collections import defaultdict
 from typing import Any
 
-import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.deadletter import DeadLetter, note_rejection
 from crowdwatch.events import (
+    Alert,
     CameraHealth,
     CountEvent,
     EventError,
@@ -28,173 +47,319 @@ from crowdwatch.events import (
 )
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
-from crowdwatch.streams.rules.base import state_from_dict, state_to_dict
 from crowdwatch.streams.rules.engine import RuleEngine
-from crowdwatch.streams.rules.registry import rule_series
 from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap, ensure_topics
+from crowdwatch.streams.runtime.partitioning import CoPartitioner
+from crowdwatch.streams.runtime.state_store import PartitionedStore
+from crowdwatch.util.backoff import Backoff
 
 log = logging.getLogger("crowdwatch.worker")
 
-
-class TableStore(MutableMapping):
-    """The engine's key→state store over a Faust table (JSON values in the changelog)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __getitem__(self, key: str) -> Any:
-        value = self.table[key]
-        if value is None:
-            raise KeyError(key)
-        return state_from_dict(value) if isinstance(value, dict) else value
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.table.get(key)
-        if value is None:
-            return default
-        return state_from_dict(value) if isinstance(value, dict) else value
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.table[key] = value if isinstance(value, bool) else state_to_dict(value)
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self.table.keys()))
-
-    def __len__(self) -> int:
-        return len(self.table)
+Event = CountEvent | CameraHealth | SensorEvent
 
 
-def build_app(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics) -> faust.App:
-    kcfg = config.kafka
-    topics = Topics.of(kcfg)
-    app = faust.App(
-        kcfg.group,
-        broker=f"kafka://{bootstrap(kcfg)}",
-        store="memory://",  # the changelog topic is the durable copy
-        topic_partitions=kcfg.partitions,
-        topic_replication_factor=kcfg.replication,
-        topic_allow_declare=True,
-        web_enabled=False,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=100,
-        broker_commit_interval=1.0,
-        broker_session_timeout=kcfg.session_timeout,
-        broker_heartbeat_interval=max(1.0, kcfg.session_timeout / 5),
-        stream_wait_empty=False,
-        table_standby_replicas=0,
-    )
-    raw: dict[str, Any] = {"value_type": bytes, "value_serializer": "raw",
-                           "key_serializer": "raw"}
-    counts_topic = app.topic(topics.counts, **raw)
-    health_topic = app.topic(topics.health, **raw)
-    sensors_topic = app.topic(topics.sensors, **raw)
-    alerts_topic = app.topic(topics.alerts, **raw)
-    dead_topic = app.topic(topics.deadletter, **raw)
-    # Keys and values go through the app's default (JSON) serializers.
-    table = app.Table("rule-state", default=None, partitions=kcfg.partitions)
-    engine = RuleEngine(config, start_ts=time.time(), store=TableStore(table),
-                        offline_from_counts=False, tick_known_only=True)
-    progress: dict[tuple[str, int], int] = {}
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: BatchWorker) -> None:
+        self.worker = worker
 
-    async def publish(alerts: list) -> None:
-        for alert in alerts:
-            await alerts_topic.send(key=alert.zone_id.encode(), value=event_to_json(alert).encode())
-            dispatcher.send(alert)
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.worker.drop({tp.partition for tp in revoked})
 
-    async def dead_letter(message: Any, value: bytes | None, reason: str, detail: str) -> None:
-        metrics.deadletter_total.labels(reason=reason).inc()
-        body = {"reason": reason, "detail": detail[:500], "topic": message.topic,
-                "partition": message.partition, "offset": message.offset, "ts": time.time(),
-                "size": len(value or b""),
-                "value": (value or b"")[:1024].decode("utf-8", "replace")}
-        log.warning("dead-lettered message %s[%d]@%d: %s: %s", message.topic, message.partition,
-                    message.offset, reason, detail[:200],
-                    extra={"reason": reason, "topic": message.topic})
-        await dead_topic.send(key=message.key, value=json.dumps(body).encode())
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self.worker.take({tp.partition for tp in assigned})
 
-    async def handle(stream: Any, expected: type) -> Any:
-        async for event in stream.events():
-            message = event.message
-            value = event.value
-            progress[(message.topic, message.partition)] = message.offset
-            metrics.last_event.set(time.time())
-            if value is None or len(value) > kcfg.max_message_bytes:
-                await dead_letter(message, value, "oversized" if value else "empty",
-                                  f"{len(value or b'')} bytes, limit {kcfg.max_message_bytes}")
-                yield None
-                continue
-            try:
-                parsed = event_from_json(value, expected)
-            except EventError as exc:
-                await dead_letter(message, value, exc.reason, exc.detail)
-                yield None
-                continue
-            metrics.events_total.labels(type=parsed.TYPE).inc()
-            if isinstance(parsed, CountEvent):
-                metrics.capture_to_event.observe(max(0.0, time.time() - parsed.ts))
-            elif isinstance(parsed, SensorEvent):
-                metrics.observe_sensor(parsed)
-            await publish(engine.handle(parsed))
-            yield parsed
 
-    @app.agent(counts_topic)
-    async def counts(stream: Any) -> Any:
-        async for item in handle(stream, CountEvent):
-            yield item
+class BatchWorker:
+    def __init__(self, config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics,
+                 now: Any = time.time) -> None:
+        self.config = config
+        self.kcfg = config.kafka
+        self.topics = Topics.of(self.kcfg)
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.now = now
+        self.store = PartitionedStore()
+        self.engine = RuleEngine(config, start_ts=now(), store=self.store,
+                                 offline_from_counts=False)
+        self.keys = CoPartitioner(config, self.engine.rules)
+        self.tickers: dict[int, list[Any]] = defaultdict(list)
+        for rule in self.engine.tickers:
+            self.tickers[self.keys.rule_partition(rule)].append(rule)
+        self.expected = {self.topics.counts: CountEvent, self.topics.health: CameraHealth,
+                         self.topics.sensors: SensorEvent}
+        self.stop_event = asyncio.Event()
+        self.pending_alerts: list[Alert] = []
+        self.done: dict[TopicPartition, int] = {}  # next offset to read, per input partition
+        self._counted = {cls: metrics.events_total.labels(type=cls.TYPE)
+                         for cls in self.expected.values()}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
 
-    @app.agent(health_topic)
-    async def health(stream: Any) -> Any:
-        async for item in handle(stream, CameraHealth):
-            yield item
+    # -- partitions -----------------------------------------------------------------
 
-    @app.agent(sensors_topic)
-    async def sensors(stream: Any) -> Any:
-        async for item in handle(stream, SensorEvent):
-            yield item
+    def drop(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self.store.revoke(p)
+        self.done = {tp: off for tp, off in self.done.items() if tp.partition not in partitions}
+        if partitions:
+            log.info("partitions %s revoked", sorted(partitions))
 
-    @app.timer(interval=config.engine.tick)
-    async def tick() -> None:
-        await publish(engine.tick(time.time()))
-
-    @app.timer(interval=2.0)
-    async def report_lag() -> None:
-        """Consumer lag per partition from the highwater marks; stalls show as growth."""
-        total = 0
-        try:
-            for tp in app.consumer.assignment():
-                if tp.topic not in (topics.counts, topics.health, topics.sensors):
-                    continue
-                high = app.consumer.highwater(tp)
-                if high is None:
-                    continue
-                done = progress.get((tp.topic, tp.partition), -1)
-                total += max(0, high - 1 - done)
-        except Exception:
+    async def take(self, partitions: set[int]) -> None:
+        """Rebuild the state of newly assigned partitions from the changelog, then resolve
+        what rules removed or changed since it was written left firing."""
+        new = sorted(p for p in partitions if p not in self.store.parts)
+        if not new:
             return
-        metrics.consumer_lag.labels(stage="worker").set(total)
+        started = time.monotonic()
+        restored = await self._read_changelog(new)
+        for p in new:
+            keys = self.store.assign(p, restored.get(p, []))
+            self.store.use(p)
+            self.pending_alerts += self.engine.reconcile(
+                self.now(), owns=lambda rule, p=p: self.keys.rule_partition(rule) == p)
+            log.info("partition %d taken with %d state keys", p, keys,
+                     extra={"partition": p})
+        log.info("restored partitions %s in %.2fs", new, time.monotonic() - started)
 
-    @app.task
-    async def declare() -> None:
-        await ensure_topics(kcfg)
+    async def _read_changelog(self, partitions: list[int]) -> dict[int, list]:
+        """Every committed record of the changelog partitions, in order."""
+        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.kcfg),
+                                  enable_auto_commit=False, isolation_level="read_committed",
+                                  max_partition_fetch_bytes=8 * 1024 * 1024)
+        await reader.start()
+        out: dict[int, list] = defaultdict(list)
+        try:
+            tps = [TopicPartition(self.topics.state, p) for p in partitions]
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
+            left = {tp for tp in tps if ends[tp] > 0}
+            while left:
+                batch = await reader.getmany(*left, timeout_ms=500, max_records=10000)
+                for tp, records in batch.items():
+                    out[tp.partition] += [(r.key, r.value) for r in records]
+                for tp in list(left):
+                    if await reader.position(tp) >= ends[tp]:
+                        left.discard(tp)
+        finally:
+            await reader.stop()
+        return out
 
-    return app
+    # -- one batch --------------------------------------------------------------------
+
+    def _handle(self, topic: str, partition: int, record: Any,
+                letters: list[DeadLetter]) -> None:
+        value = record.value
+        position = f"{topic}[{partition}]@{record.offset}"
+        if value is None or len(value) > self.kcfg.max_message_bytes:
+            size = len(value or b"")
+            letters.append(self._letter(topic, "oversized" if value else "empty",
+                                        f"{size} bytes, limit {self.kcfg.max_message_bytes}",
+                                        value, position))
+            return
+        expected = self.expected[topic]
+        try:
+            event = event_from_json(value, expected)
+        except EventError as exc:
+            letters.append(self._letter(topic, exc.reason, exc.detail, value, position))
+            return
+        if self.keys.key_for(event) != record.key:
+            letters.append(self._letter(
+                topic, "wrong_key", f"key {record.key!r}; events of this "
+                f"{expected.TYPE} must be keyed {self.keys.key_for(event)!r} (the co-partition "
+                "group) so its rules see them", value, position))
+            return
+        self._counted[expected].inc()
+        if expected is CountEvent:
+            self.metrics.capture_to_event.observe(max(0.0, self.now() - event.ts))
+        elif expected is SensorEvent:
+            self.metrics.observe_sensor(event)
+        self.pending_alerts += self.engine.handle(event)
+
+    def _letter(self, topic: str, reason: str, detail: str, value: bytes | None,
+                position: str) -> DeadLetter:
+        letter = DeadLetter.of(topic, reason, detail, value, self.config.deadletter.max_raw_bytes,
+                               position)
+        note_rejection(self.metrics, letter, self.topics.deadletter)
+        return letter
+
+    def process(self, batch: dict[TopicPartition, list]) -> list[DeadLetter]:
+        letters: list[DeadLetter] = []
+        for tp, records in batch.items():
+            if tp.partition not in self.store.parts:
+                continue  # revoked while fetched: its new owner reads it
+            self.store.use(tp.partition)
+            for record in records:
+                self._handle(tp.topic, tp.partition, record, letters)
+            self.done[tp] = records[-1].offset + 1
+        if batch:
+            self.metrics.last_event.set(self.now())
+        return letters
+
+    def tick(self) -> None:
+        now = self.now()
+        for p in self.store.owned():
+            rules = self.tickers.get(p)
+            if rules:
+                self.store.use(p)
+                self.pending_alerts += self.engine.tick(now, rules)
+
+    async def commit(self, offsets: dict[TopicPartition, int],
+                     letters: list[DeadLetter]) -> None:
+        """Alerts, changed state, dead letters and offsets: one transaction."""
+        alerts, self.pending_alerts = self.pending_alerts, []
+        if not (alerts or letters or offsets or self.store.pending()):
+            return
+        assert self.producer is not None
+        async with self.producer.transaction():
+            for alert in alerts:
+                await self.producer.send(self.topics.alerts, event_to_json(alert).encode(),
+                                         key=alert.key.encode())
+            for p in self.store.owned():
+                for key, value in self.store.changes(p):
+                    await self.producer.send(self.topics.state, value, key=key, partition=p)
+            for letter in letters:
+                await self.producer.send(self.topics.deadletter, letter.to_json().encode(),
+                                         key=letter.source.encode())
+            if offsets:
+                await self.producer.send_offsets_to_transaction(offsets, self.kcfg.group)
+        for alert in alerts:
+            self.dispatcher.send(alert)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap(self.kcfg), acks="all", enable_idempotence=True,
+            transactional_id=f"{self.kcfg.group}-{uuid.uuid4().hex[:12]}",
+            transaction_timeout_ms=int(self.kcfg.session_timeout * 1000), linger_ms=5,
+            request_timeout_ms=30000, retry_backoff_ms=250)
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        timeout_ms = int(self.kcfg.session_timeout * 1000)
+        return AIOKafkaConsumer(
+            bootstrap_servers=bootstrap(self.kcfg), group_id=self.kcfg.group,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed", session_timeout_ms=timeout_ms,
+            heartbeat_interval_ms=max(1000, timeout_ms // 5),
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+
+    async def _recover(self) -> None:
+        """After a failed transaction: in-memory state ran ahead of what was committed.
+        Start over from the committed offsets and the changelog."""
+        assert self.consumer is not None
+        self.pending_alerts = []
+        owned = self.store.owned()
+        for p in owned:
+            self.store.revoke(p)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        self.producer = self._new_producer()
+        await self.producer.start()
+        for tp in self.consumer.assignment():
+            committed = await self.consumer.committed(tp)
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        self.done = {}
+        await self.take(set(owned))
+
+    async def _start(self) -> None:
+        delays = Backoff(1.0, 30.0)
+        while not self.stop_event.is_set():
+            try:
+                await ensure_topics(self.kcfg)
+                self.producer = self._new_producer()
+                await self.producer.start()
+                self.consumer = self._new_consumer()
+                self.consumer.subscribe(list(self.expected), listener=_Rebalance(self))
+                await self.consumer.start()
+                return
+            except (KafkaError, OSError) as exc:
+                delay = delays.next_delay()
+                log.warning("kafka not reachable (%s); retrying in %.0fs", type(exc).__name__,
+                            delay)
+                await self._close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop_event.wait(), delay)
+
+    async def run(self) -> None:
+        """Consume, evaluate and commit until :meth:`stop`."""
+        await self._start()
+        tick = self.config.engine.tick
+        next_tick = time.monotonic() + tick
+        next_lag = time.monotonic()
+        wait_ms = int(min(tick, 0.5) * 1000)
+        delays = Backoff(0.5, 10.0)
+        try:
+            while not self.stop_event.is_set():
+                assert self.consumer is not None
+                batch = await self.consumer.getmany(timeout_ms=wait_ms,
+                                                    max_records=self.kcfg.max_batch)
+                letters = self.process(batch)
+                offsets = {tp: self.done[tp] for tp in batch if tp in self.done}
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = max(next_tick + tick, time.monotonic())
+                try:
+                    await self.commit(offsets, letters)
+                    delays = Backoff(0.5, 10.0)
+                except KafkaError as exc:
+                    delay = delays.next_delay()
+                    log.warning("commit failed (%s: %s); re-reading from the last commit in "
+                                "%.1fs", type(exc).__name__, exc, delay)
+                    await asyncio.sleep(delay)
+                    with contextlib.suppress(KafkaError):
+                        await self._recover()
+                if time.monotonic() >= next_lag:
+                    self._report_lag()
+                    next_lag = time.monotonic() + 2.0
+        finally:
+            await self._close()
+
+    def _report_lag(self) -> None:
+        """Events waiting in owned partitions (highwater minus what was processed)."""
+        assert self.consumer is not None
+        total = 0
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                total += max(0, high - self.done.get(tp, high))
+        self.metrics.consumer_lag.labels(stage="worker").set(total)
+
+    async def _close(self) -> None:
+        consumer, producer = self.consumer, self.producer
+        self.consumer = self.producer = None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()  # leaves the group: the others rebalance at once
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    def stop(self) -> None:
+        self.stop_event.set()
 
 
-def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics,
-               loglevel: str = "warning") -> None:
-    """Run until SIGTERM/SIGINT (Faust's worker handles the signals)."""
-    import asyncio
+def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics) -> None:
+    """Run until SIGTERM/SIGINT; finishes the batch in hand, commits, leaves the group."""
 
-    from faust.worker import Worker
+    async def main() -> None:
+        worker = BatchWorker(config, dispatcher, metrics)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        metrics.describe_config(config, worker.engine.series())
+        metrics.consumer_lag.labels(stage="worker").set(0)
+        log.info("worker starting: %d rule(s), group %s", len(worker.engine.rules),
+                 config.kafka.group, extra={"site": config.site.name})
+        await worker.run()
+        log.info("worker stopped")
 
-    asyncio.run(ensure_topics(config.kafka))
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_app(config, dispatcher, metrics)
-    metrics.describe_config(config, rule_series(config))
-    metrics.consumer_lag.labels(stage="worker").set(0)
-    worker = Worker(app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        asyncio.run(main())
+    finally:
+        dispatcher.close()

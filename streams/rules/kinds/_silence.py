@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crowdwatch.events import Alert, AlertState, HealthState, Severity, fingerprint
-from crowdwatch.streams.rules.base import Route, Rule, RuleSeries, RuleState
+from crowdwatch.events import Alert, AlertState, HealthState, Severity
+from crowdwatch.streams.rules.base import Route, Rule, RuleSeries, RuleSpec, RuleState
 
 
 @dataclass(slots=True)
@@ -24,15 +24,15 @@ class SilenceRule(Rule[OfflineState]):
     state_type = OfflineState
     ticks = True
 
-    def __init__(self, rule_id: str, after: float, severity: str, site: str, entity_id: str,
+    def __init__(self, spec: RuleSpec, after: float, severity: str, site: str, entity_id: str,
                  zone_ids: list[str], routes: tuple[Route, ...],
                  guards_camera: str | None = None) -> None:
-        super().__init__(rule_id, entity_id, site, routes, guards_camera)
+        super().__init__(spec, f"{self.entity_label}:{entity_id}", site, routes, guards_camera)
         self.after = after
         self.severity = Severity(severity)
         self.entity_id = entity_id
         self.zone_ids = zone_ids
-        self._fp = fingerprint(site, self.kind, entity_id, self.severity)
+        self._fp = self.fingerprint(entity_id, self.severity)
 
     def new_state(self, now: float) -> OfflineState:
         return OfflineState(last_seen=now)
@@ -41,7 +41,7 @@ class SilenceRule(Rule[OfflineState]):
         return {self._fp}
 
     def series(self) -> list[RuleSeries]:
-        return [RuleSeries(self.kind, ",".join(self.zone_ids), self.severity.value)]
+        return [RuleSeries(self.kind, zone, self.severity.value) for zone in self.zone_ids]
 
     def on_seen(self, state: OfflineState, ts: float) -> list[Alert]:
         """The source delivered something stamped ts."""
@@ -70,7 +70,7 @@ class SilenceRule(Rule[OfflineState]):
     def _alert(self, state: AlertState, starts: float, ends: float | None, silent: float,
                st: OfflineState | None = None) -> Alert:
         return self.alert(
-            fingerprint=self._fp, zone_id=",".join(self.zone_ids), severity=self.severity,
+            fingerprint=self._fp, zone_id="", zones=self.zone_ids, severity=self.severity,
             state=state, starts_at=starts, ends_at=ends, value=round(silent, 3),
             threshold=self.after, summary=self.describe(state is AlertState.FIRING, silent, st),
             labels={"site": self.site, self.entity_label: self.entity_id, "rule": self.kind,

@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from crowdwatch.config import CrowdwatchConfig, Seconds
-from crowdwatch.events import Alert, AlertState, CountEvent, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, CountEvent, Severity
 from crowdwatch.streams.rules.base import (
     EdgeState,
     Route,
@@ -30,6 +30,8 @@ class ThresholdSpec(ZoneRuleSpec):
     clear_for: Seconds = Field(30.0, description="Must stay under clear_below this long.")
     window: Seconds = Field(10.0, gt=0, description="Window for the statistic.")
     statistic: Literal["median", "p90", "mean", "max"] = "median"
+
+    IDENTITY = ("warn", "critical")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -78,7 +80,7 @@ class ThresholdState(RuleState):
 
 
 class ThresholdRule(ZoneValueRule[ThresholdState]):
-    """Each severity is its own alert (fingerprint over site, rule, zone, severity), like
+    """Each severity is its own alert (fingerprint over site, rule id, zone, severity), like
     two Prometheus alerting rules: warning clears under ``clear_below`` (default: the
     warn level), critical clears under the warn level."""
 
@@ -86,7 +88,7 @@ class ThresholdRule(ZoneValueRule[ThresholdState]):
 
     def __init__(self, cfg: ThresholdSpec, site: str, camera_id: str = "",
                  route: Route | None = None) -> None:
-        super().__init__(cfg.rule_id(), cfg.zone, site, (route or cfg.camera_route(),))
+        super().__init__(cfg, f"zone:{cfg.zone}", site, (route or cfg.camera_route(),))
         self.cfg = cfg
         self.kind = cfg.kind  # type: ignore[misc]  # count and density share this class
         self.metric = cfg.reads()
@@ -97,7 +99,7 @@ class ThresholdRule(ZoneValueRule[ThresholdState]):
         if cfg.critical is not None:
             self.levels.append(Level(Severity.CRITICAL, cfg.critical, cfg.warn))
         self.unit = "persons/m²" if self.kind == "density" else "people"
-        self._fingerprints = {lv.severity: fingerprint(site, self.kind, self.zone_id, lv.severity)
+        self._fingerprints = {lv.severity: self.fingerprint(self.zone_id, lv.severity)
                               for lv in self.levels}
 
     def new_state(self, now: float = 0.0) -> ThresholdState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from crowdwatch.events import Severity, fingerprint
+from crowdwatch.events import Severity
 from crowdwatch.streams.rules.base import EdgeState, Route, RuleSeries
 from crowdwatch.streams.rules.kinds._zone import ZoneRuleSpec, ZoneValueRule
 
@@ -14,6 +14,8 @@ E = TypeVar("E", bound=EdgeState)
 class TrendSpec(ZoneRuleSpec):
     metric: Literal["count", "density"] = "count"
 
+    IDENTITY = ("metric", "severity")
+
     def reads(self) -> str:
         return self.metric
 
@@ -21,11 +23,11 @@ class TrendSpec(ZoneRuleSpec):
 class TrendRule(ZoneValueRule[E]):
     def __init__(self, cfg: TrendSpec, site: str, camera_id: str, route: Route | None,
                  severity: str = "warning") -> None:
-        super().__init__(cfg.rule_id(), cfg.zone, site, (route or cfg.camera_route(),))
+        super().__init__(cfg, f"zone:{cfg.zone}", site, (route or cfg.camera_route(),))
         self.zone_id, self.camera_id = cfg.zone, camera_id
         self.metric = cfg.metric
         self.severity = Severity(severity)
-        self._fp = fingerprint(site, self.kind, cfg.zone, self.severity)
+        self._fp = self.fingerprint(cfg.zone, self.severity)
 
     def fingerprints(self) -> set[str]:
         return {self._fp}

@@ -19,6 +19,8 @@ class CameraOfflineRuleConfig(RuleSpec):
     camera: str | None = Field(None, description="Camera id; default: every camera.")
     after: Seconds = Field(30.0, gt=0, description="No frames for this long raises the alert.")
 
+    IDENTITY = ()
+
     def problems(self, site: CrowdwatchConfig) -> list[tuple[Loc, str]]:
         if self.camera is not None and self.camera not in {c.id for c in site.cameras}:
             return [(("camera",), f"no camera with id {self.camera!r}")]
@@ -40,7 +42,7 @@ class CameraOfflineRule(SilenceRule):
     def __init__(self, cfg: CameraOfflineRuleConfig, site: str, camera_id: str,
                  zone_ids: list[str]) -> None:
         routes = (Route(Input.CAMERA_SEEN, camera_id), Route(Input.CAMERA_HEALTH, camera_id))
-        super().__init__(cfg.rule_id(), cfg.after, "critical", site, camera_id, zone_ids,
+        super().__init__(cfg, cfg.after, "critical", site, camera_id, zone_ids,
                          routes, guards_camera=camera_id)
         self.cfg = cfg
         self.camera_id = camera_id

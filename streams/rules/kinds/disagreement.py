@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Loc, Seconds
-from crowdwatch.events import Alert, AlertState, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, Severity
 from crowdwatch.streams.rules.base import (
     EdgeState,
     Input,
@@ -43,6 +43,8 @@ class DisagreementRuleConfig(RuleSpec):
                              "not compared (sensor_silent covers silence).")
     for_: Seconds = Field(60.0, alias="for", description="Must disagree this long to fire.")
     clear_for: Seconds = Field(60.0, description="Must agree this long to resolve.")
+
+    IDENTITY = ("sensor",)
 
     def problems(self, site: CrowdwatchConfig) -> list[tuple[Loc, str]]:
         if self.zone not in site.zones():
@@ -75,13 +77,13 @@ class DisagreementRule(Rule[DisagreementState]):
     def __init__(self, cfg: DisagreementRuleConfig, site: str, camera_id: str,
                  scale: float = 1.0) -> None:
         routes = (Route(Input.CAMERA_ZONE, cfg.zone), Route(Input.SENSOR, cfg.sensor))
-        super().__init__(cfg.rule_id(), cfg.zone, site, routes)
+        super().__init__(cfg, f"zone:{cfg.zone}", site, routes)
         self.cfg = cfg
         self.camera_id = camera_id
         self.zone_id = cfg.zone
         self.sensor_id = cfg.sensor
         self.scale = scale
-        self._fp = fingerprint(site, self.kind, cfg.zone, cfg.sensor)
+        self._fp = self.fingerprint(cfg.zone, cfg.sensor)
 
     def new_state(self, now: float = 0.0) -> DisagreementState:
         return DisagreementState()

@@ -27,6 +27,8 @@ class ForecastRuleConfig(TrendSpec):
     for_: Seconds = Field(5.0, alias="for", description="Forecast must hold this long.")
     clear_for: Seconds = Field(30.0, description="Forecast back under the level this long.")
 
+    IDENTITY = ("metric", "threshold")
+
     def level(self) -> float:
         return self.threshold
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from crowdwatch.config import CrowdwatchConfig, Loc, Seconds
-from crowdwatch.events import Alert, AlertState, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, Severity
 from crowdwatch.streams.rules.base import (
     EdgeState,
     Input,
@@ -35,6 +35,8 @@ class OccupancyRuleConfig(RuleSpec):
     for_: Seconds = Field(60.0, alias="for", description="Must hold this long to fire.")
     clear_for: Seconds = Field(30.0, description="Every zone under `above` this long resolves.")
     severity: Literal["warning", "critical"] = "warning"
+
+    IDENTITY = ("above", "severity")
 
     def target(self) -> str:
         return "+".join(self.zones)
@@ -62,10 +64,10 @@ class OccupancyRule(Rule[OccupancyState]):
     state_type = OccupancyState
 
     def __init__(self, cfg: OccupancyRuleConfig, site: str, routes: tuple[Route, ...]) -> None:
-        super().__init__(cfg.rule_id(), cfg.target(), site, routes)
+        super().__init__(cfg, f"zones:{cfg.target()}", site, routes)
         self.cfg = cfg
         self.severity = Severity(cfg.severity)
-        self._fp = fingerprint(site, self.kind, cfg.target(), self.severity)
+        self._fp = self.fingerprint(cfg.target(), self.severity)
 
     def new_state(self, now: float = 0.0) -> OccupancyState:
         return OccupancyState()

@@ -39,7 +39,7 @@ class SensorSilentRule(SilenceRule):
 
     def __init__(self, cfg: SensorSilentRuleConfig, site: str, sensor_id: str,
                  zone_id: str | None) -> None:
-        super().__init__(cfg.rule_id(), cfg.after, cfg.severity, site, sensor_id,
+        super().__init__(cfg, cfg.after, cfg.severity, site, sensor_id,
                          [zone_id] if zone_id else [], (Route(Input.SENSOR_SEEN, sensor_id),))
         self.cfg = cfg
 

@@ -33,6 +33,8 @@ class SurgeRuleConfig(TrendSpec):
     clear_for: Seconds = Field(30.0, description="Rise must stay under half the rate this long.")
     severity: Literal["warning", "critical"] = "warning"
 
+    IDENTITY = ("metric", "rise_per_min", "severity")
+
     def build(self, site: CrowdwatchConfig) -> list[Rule[Any]]:
         route, camera = self.route(site)
         return [SurgeRule(self, site.site.name, camera, route)]
