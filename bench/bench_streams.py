@@ -1,13 +1,17 @@
-"""Stream engine throughput and latency: embedded vs a Faust worker on real Kafka.
+"""Stream engine throughput and latency: embedded vs the scale-out worker on real Kafka.
 
 One run, side by side:
 - embedded_events_per_s: CountEvents through the rule core (RuleEngine) on one core;
   embedded_runner_events_per_s adds what the embedded runner does per event (metrics).
 - embedded_p99_s: capture timestamp to handled (where an alert would be emitted) with
   events arriving through the runner's queue at a steady rate.
-- faust_events_per_s: a backlog of events consumed end to end by one worker process.
-- kafka_p99_s: capture timestamp to handled by the worker, events produced at a steady
-  rate (from the worker's capture_to_event histogram).
+- faust_events_per_s (the key kept from when the worker was a Faust agent): a backlog of
+  events consumed end to end by one worker process (one transaction per batch);
+  worker_to_embedded_ratio puts it beside the embedded core measured in the same run.
+- kafka_p99_s: capture timestamp to the worker's commit of the batch (when its alerts
+  leave), at half the measured throughput, events produced when their capture time comes
+  by bench/loadgen.py on the other core (from the worker's capture_to_event histogram,
+  the backlog's share subtracted).
 Starts its own broker with deploy/kafka/local.sh on a free port. Prints one JSON object.
 """
 
@@ -38,9 +42,15 @@ from crowdwatch.progress import Progress
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.embedded import EmbeddedRunner
+from crowdwatch.streams.runtime.partitioning import CoPartitioner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import streams_config, streams_events
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = 60
+LATENCY = "crowdwatch_capture_to_event_seconds"
+OTHER_CORE = "1"
 
 
 def free_port() -> int:
@@ -50,30 +60,13 @@ def free_port() -> int:
 
 
 def config_dict(bootstrap: str, prefix: str) -> dict:
-    square = [[0, 0], [100, 0], [100, 100], [0, 100]]
-    ground = {"image": square, "world_m": [[0, 0], [10, 0], [10, 10], [0, 10]]}
-    cams = [{"id": f"cam{i}", "url": "sim://steady",
-             "zones": [{"id": f"z{i}", "polygon": square, "ground": ground}]}
-            for i in range(ZONES)]
-    rules = [{"kind": "density", "zone": f"z{i}", "warn": 2.0, "critical": 4.0, "for": "5s",
-              "clear_below": 1.0, "clear_for": "10s", "window": "5s"} for i in range(ZONES)]
-    return {"site": {"name": "bench"}, "cameras": cams, "rules": rules,
-            "alerts": {"console": False}, "metrics": {"port": 0},
-            "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": 6,
-                      "group": f"{prefix}-w"}}
+    return streams_config(bootstrap, prefix, ZONES)
 
 
-def events(n: int, t0: float, rate: float | None = None) -> list[CountEvent]:
-    """Round-robin over zones; density swings so rules fire and resolve."""
-    out = []
-    for k in range(n):
-        i = k % ZONES
-        step = k // ZONES
-        density = 3.0 if (step // 200) % 2 else 0.5
-        ts = t0 + (k / rate if rate else step * 0.5)
-        out.append(CountEvent(f"cam{i}", f"z{i}", ts, density * 100, density, 100.0, "bench",
-                              1.0, step))
-    return out
+def events(n: int, t0: float) -> list[CountEvent]:
+    """Round-robin over zones, two samples a second per zone; density swings so rules
+    fire and resolve (the load generator's `streams` schedule)."""
+    return list(streams_events(ZONES, 2.0 * ZONES, n / (2.0 * ZONES), t0))
 
 
 def bench_embedded(config: CrowdwatchConfig, n: int) -> dict:
@@ -142,15 +135,18 @@ def scrape(port: int) -> dict[str, float]:
     return out
 
 
-def quantile_from_buckets(m: dict[str, float], name: str, q: float) -> float | None:
-    buckets = sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in m.items()
-                     if k.startswith(name + "_bucket"))
-    if not buckets or buckets[-1][1] == 0:
+def buckets(m: dict[str, float], name: str) -> list[tuple[float, float]]:
+    return sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in m.items()
+                  if k.startswith(name + "_bucket"))
+
+
+def quantile(counts: list[tuple[float, float]], q: float) -> float | None:
+    """Quantile by linear interpolation within cumulative histogram buckets."""
+    if not counts or counts[-1][1] == 0:
         return None
-    total = buckets[-1][1]
-    target = q * total
+    target = q * counts[-1][1]
     prev_le, prev_c = 0.0, 0.0
-    for le, c in buckets:
+    for le, c in counts:
         if c >= target:
             if le == float("inf"):
                 return prev_le
@@ -159,35 +155,46 @@ def quantile_from_buckets(m: dict[str, float], name: str, q: float) -> float | N
     return prev_le
 
 
-async def produce(bootstrap: str, topic: str, evs: list[CountEvent], rate: float | None,
-                  restamp: bool = False) -> None:
+async def produce(bootstrap: str, topic: str, evs: list[CountEvent],
+                  keys: CoPartitioner) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
                                 acks="all", linger_ms=5)
     await producer.start()
     try:
-        start = time.monotonic()
-        futures = []
-        for k, e in enumerate(evs):
-            if rate:
-                delay = start + k / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            if restamp:
-                e.ts = time.time()
-            futures.append(await producer.send(topic, event_to_json(e).encode(),
-                                               key=e.zone_id.encode()))
+        futures = [await producer.send(topic, event_to_json(e).encode(), key=keys.count_key(e))
+                   for e in evs]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
 
-def bench_faust(bootstrap: str, n: int, rate: float, seconds: float, bar: Progress) -> dict:
+def wait_consumed(port: int, n: float, timeout: float) -> tuple[float, float, float]:
+    """Poll the worker's event counter until it reaches ``n``: (first seen, its count, end)."""
+    first = None
+    deadline = time.monotonic() + timeout
+    done = 0.0
+    while time.monotonic() < deadline:
+        try:
+            done = scrape(port).get('crowdwatch_events_total{type="count"}', 0.0)
+        except OSError:
+            done = 0.0
+        if done > 0 and first is None:
+            first = (time.monotonic(), done)
+        if done >= n:
+            break
+        time.sleep(0.2)
+    if first is None:
+        raise RuntimeError("the worker consumed nothing; see its log")
+    return first[0], first[1], time.monotonic()
+
+
+def bench_worker(bootstrap: str, n: int, seconds: float, bar: Progress) -> dict:
     prefix = f"bench{int(time.time())}"
     data = config_dict(bootstrap, prefix)
     tmp = Path(tempfile.mkdtemp(prefix="crowdwatch-bench-streams-"))
     (tmp / "site.yaml").write_text(json.dumps(data))
-    evs = events(n, time.time())
-    asyncio.run(produce(bootstrap, f"{prefix}.counts", evs, None))  # the backlog
+    keys = CoPartitioner(CrowdwatchConfig.model_validate(data))
+    asyncio.run(produce(bootstrap, f"{prefix}.counts", events(n, time.time()), keys))
     bar.update(bar.done + 1)
     port = free_port()
     log = (tmp / "worker.log").open("w")
@@ -196,29 +203,25 @@ def bench_faust(bootstrap: str, n: int, rate: float, seconds: float, bar: Progre
          str(tmp / "site.yaml"), "--metrics-port", str(port)],
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        first = None
-        deadline = time.monotonic() + 600
-        done = 0.0
-        while time.monotonic() < deadline:
-            try:
-                done = scrape(port).get('crowdwatch_events_total{type="count"}', 0.0)
-            except OSError:
-                done = 0.0
-            if done > 0 and first is None:
-                first = (time.monotonic(), done)
-            if done >= n:
-                break
-            time.sleep(0.2)
-        last = time.monotonic()
-        rate_backlog = (done - first[1]) / (last - first[0]) if first and last > first[0] else 0
+        start, first, end = wait_consumed(port, n, 600)
+        capacity = (n - first) / (end - start) if end > start else 0.0
         bar.update(bar.done + 1)
-        # Latency is measured below capacity (a backlog would only measure queueing).
-        rate = min(rate, max(50.0, 0.5 * rate_backlog))
-        live = events(int(rate * seconds), time.time(), rate)
-        asyncio.run(produce(bootstrap, f"{prefix}.counts", live, rate, restamp=True))
-        time.sleep(2)
-        m = scrape(port)
-        p99 = quantile_from_buckets(m, "crowdwatch_capture_to_event_seconds", 0.99)
+        # Latency at half the measured capacity, events produced when their capture time
+        # comes by the load generator on the other core (as ingest runs elsewhere).
+        rate = 0.5 * capacity
+        before = buckets(scrape(port), LATENCY)
+        t0 = time.time() + 1.0
+        gen = subprocess.run(
+            ["taskset", "-c", OTHER_CORE, sys.executable, str(ROOT / "bench" / "loadgen.py"),
+             "streams", "--bootstrap", bootstrap, "--prefix", prefix, "--rate", str(rate),
+             "--seconds", str(seconds), "--t0", str(t0), "--zones", str(ZONES)],
+            capture_output=True, text=True, check=True)
+        sent = json.loads(gen.stdout.strip().splitlines()[-1])
+        wait_consumed(port, n + sent["sent"], 60)
+        time.sleep(1.0)
+        after = buckets(scrape(port), LATENCY)
+        live = [(le, c - b) for (le, c), (_, b) in zip(after, before, strict=True)]
+        p99 = quantile(live, 0.99)
         bar.update(bar.done + 1)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -226,17 +229,20 @@ def bench_faust(bootstrap: str, n: int, rate: float, seconds: float, bar: Progre
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-    return {"faust_events_per_s": round(rate_backlog), "faust_backlog_events": int(done),
+    return {"faust_events_per_s": round(capacity), "faust_backlog_events": n,
             "kafka_p99_s": None if p99 is None else round(p99, 3),
-            "kafka_latency_rate_events_per_s": round(rate)}
+            "kafka_latency_rate_events_per_s": round(rate),
+            "kafka_latency_events": sent["sent"], "loadgen_late_max_s": sent["late_max_s"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=400_000, help="embedded events")
-    parser.add_argument("--faust-events", type=int, default=100_000)
-    parser.add_argument("--latency-rate", type=float, default=2000.0)
-    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--faust-events", type=int, default=200_000,
+                        help="backlog the worker consumes (its throughput)")
+    parser.add_argument("--latency-rate", type=float, default=2000.0,
+                        help="embedded latency: events/s through the runner's queue")
+    parser.add_argument("--latency-seconds", type=float, default=15.0)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -255,16 +261,18 @@ def main() -> None:
     script = ROOT / "deploy" / "kafka" / "local.sh"
     subprocess.run(["bash", str(script), "start"], env=env, check=True, capture_output=True)
     try:
-        result |= bench_faust(f"127.0.0.1:{port}", args.faust_events, args.latency_rate,
-                              args.latency_seconds, bar)
+        result |= bench_worker(f"127.0.0.1:{port}", args.faust_events, args.latency_seconds,
+                               bar)
     finally:
         subprocess.run(["bash", str(script), "clean"], env=env, check=False,
                        capture_output=True)
     bar.close()
-    result |= {"zones": ZONES, "cpu_affinity": "one core (bench and worker each pinned to "
-               "core 0; the broker runs unpinned)",
+    result["worker_to_embedded_ratio"] = round(
+        result["faust_events_per_s"] / result["embedded_events_per_s"], 4)
+    result |= {"zones": ZONES, "cpu_affinity": "the embedded core and the worker each on "
+               "core 0; the load generator of the latency run on core 1 beside the broker",
                "goals": {"embedded_events_per_s": 200000, "faust_events_per_s": 20000,
-                         "embedded_p99_s": 0.5, "kafka_p99_s": 1.5}}
+                         "embedded_p99_s": 0.5, "kafka_p99_s": 1.0}}
     json.dump(result, sys.stdout, indent=2)
     print()
 

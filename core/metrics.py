@@ -28,7 +28,7 @@ class SeriesLike(Protocol):
     @property
     def threshold(self) -> float | None: ...
 
-LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)
 DETECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -61,7 +61,8 @@ class Metrics:
             buckets=DETECT_BUCKETS, registry=r)
         self.capture_to_event = Histogram(
             "crowdwatch_capture_to_event_seconds",
-            "Capture timestamp to event handled by the stream engine.",
+            "Capture timestamp to event handled by the stream engine (scale-out worker: to "
+            "the commit of its batch, when the batch's alerts leave).",
             buckets=LATENCY_BUCKETS, registry=r)
         self.events_total = Counter(
             "crowdwatch_events", "Events handled by the stream engine.", ["type"], registry=r)

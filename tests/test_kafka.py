@@ -1,4 +1,4 @@
-"""Scale-out on a real Apache Kafka broker (KRaft, one node on 127.0.0.1) with Faust workers.
+"""Scale-out on a real Apache Kafka broker (KRaft, one node on 127.0.0.1) with crowdwatch workers.
 
 The broker is started by deploy/kafka/local.sh from Maven Central jars; each test uses
 its own topic prefix and consumer group, so they do not see each other's events.

@@ -1,2 +1,2 @@
 """Process runtimes: the only layer that wires inputs (cameras, sensors, Kafka), the rule
-engine and the alert sinks together (embedded runner, Kafka ingest, Faust worker)."""
+engine and the alert sinks together (embedded runner, Kafka ingest, scale-out worker)."""

@@ -89,6 +89,7 @@ class BatchWorker:
                          self.topics.sensors: SensorEvent}
         self.stop_event = asyncio.Event()
         self.pending_alerts: list[Alert] = []
+        self.captured: list[float] = []  # capture times of the batch's counts
         self.done: dict[TopicPartition, int] = {}  # next offset to read, per input partition
         self._counted = {cls: metrics.events_total.labels(type=cls.TYPE)
                          for cls in self.expected.values()}
@@ -171,7 +172,7 @@ class BatchWorker:
             return
         self._counted[expected].inc()
         if expected is CountEvent:
-            self.metrics.capture_to_event.observe(max(0.0, self.now() - event.ts))
+            self.captured.append(event.ts)
         elif expected is SensorEvent:
             self.metrics.observe_sensor(event)
         self.pending_alerts += self.engine.handle(event)
@@ -187,7 +188,13 @@ class BatchWorker:
         letters: list[DeadLetter] = []
         for tp, records in batch.items():
             if tp.partition not in self.store.parts:
-                continue  # revoked while fetched: its new owner reads it
+                # Fetched before its state was restored (the fetcher starts with the
+                # assignment, the restore is still reading): read it again later. If it
+                # was revoked instead, its new owner reads it from the committed offset.
+                assert self.consumer is not None
+                if tp in self.consumer.assignment():
+                    self.consumer.seek(tp, records[0].offset)
+                continue
             self.store.use(tp.partition)
             for record in records:
                 self._handle(tp.topic, tp.partition, record, letters)
@@ -208,6 +215,7 @@ class BatchWorker:
                      letters: list[DeadLetter]) -> None:
         """Alerts, changed state, dead letters and offsets: one transaction."""
         alerts, self.pending_alerts = self.pending_alerts, []
+        captured, self.captured = self.captured, []
         if not (alerts or letters or offsets or self.store.pending()):
             return
         assert self.producer is not None
@@ -225,6 +233,10 @@ class BatchWorker:
                 await self.producer.send_offsets_to_transaction(offsets, self.kcfg.group)
         for alert in alerts:
             self.dispatcher.send(alert)
+        # Capture to committed: when the batch's alerts leave, so capture to alert.
+        now = self.now()
+        for ts in captured:
+            self.metrics.capture_to_event.observe(max(0.0, now - ts))
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -243,13 +255,14 @@ class BatchWorker:
             isolation_level="read_committed", session_timeout_ms=timeout_ms,
             heartbeat_interval_ms=max(1000, timeout_ms // 5),
             partition_assignment_strategy=(RangePartitionAssignor,),
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+            fetch_max_wait_ms=50)
 
     async def _recover(self) -> None:
         """After a failed transaction: in-memory state ran ahead of what was committed.
         Start over from the committed offsets and the changelog."""
         assert self.consumer is not None
-        self.pending_alerts = []
+        self.pending_alerts, self.captured = [], []
         owned = self.store.owned()
         for p in owned:
             self.store.revoke(p)
