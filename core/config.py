@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     TypeAdapter,
     ValidationError,
@@ -397,6 +398,9 @@ class CrowdwatchConfig(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    _zone_index: tuple[tuple[int, int], dict[str, tuple[CameraConfig, ZoneConfig]]] | None = \
+        PrivateAttr(None)
+    _sensor_zone_index: tuple[tuple[int, int], dict[str, SensorZone]] | None = PrivateAttr(None)
 
     @field_validator("rules", mode="wrap")
     @classmethod
@@ -413,11 +417,17 @@ class CrowdwatchConfig(_Strict):
         return self
 
     def zones(self) -> dict[str, tuple[CameraConfig, ZoneConfig]]:
-        """Camera zones by id."""
-        return {z.id: (c, z) for c in self.cameras for z in c.zones}
+        """Camera zones by id (indexed once: every rule asks, and a city has thousands)."""
+        key = (id(self.cameras), len(self.cameras))
+        if self._zone_index is None or self._zone_index[0] != key:
+            self._zone_index = (key, {z.id: (c, z) for c in self.cameras for z in c.zones})
+        return self._zone_index[1]
 
     def sensor_zones(self) -> dict[str, SensorZone]:
-        return {z.id: z for z in self.sensors.zones}
+        key = (id(self.sensors.zones), len(self.sensors.zones))
+        if self._sensor_zone_index is None or self._sensor_zone_index[0] != key:
+            self._sensor_zone_index = (key, {z.id: z for z in self.sensors.zones})
+        return self._sensor_zone_index[1]
 
     def zone_source(self, zone_id: str, source: str = "auto") -> str:
         """Where a rule on ``zone_id`` reads its values: 'camera' or 'sensor'."""
@@ -457,10 +467,18 @@ def load_config(path: str | Path) -> CrowdwatchConfig:
     return parse_config(text, str(path))
 
 
+# libyaml's loader where the machine has it (a city's config is megabytes).
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _LOADER(text)  # parsed once: the node tree gives line numbers
+        try:
+            node = loader.get_single_node()
+            data = None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None

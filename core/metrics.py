@@ -96,6 +96,9 @@ class Metrics:
         self.consumer_lag = Gauge(
             "crowdwatch_consumer_lag_events", "Events waiting for the rule engine.", ["stage"],
             registry=r)
+        self.worker_partitions = Gauge(
+            "crowdwatch_worker_partitions", "Partitions this scale-out worker owns (state "
+            "restored), so a takeover after a crash shows.", registry=r)
         self.last_event = Gauge(
             "crowdwatch_last_event_timestamp_seconds",
             "When the rule engine last handled an event (liveness: stalls show as age).",

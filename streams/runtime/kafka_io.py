@@ -7,6 +7,7 @@ retention (auto-creation would give them broker defaults).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -78,9 +79,13 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
 async def _check_partitions(admin: AIOKafkaAdminClient, topics: Topics, partitions: int) -> None:
     """Co-partitioning needs every input topic and the changelog to have the configured
     partition count; a topic made earlier with another count would split state."""
-    described = await admin.describe_topics([*topics.inputs(), topics.state])
+    for _ in range(50):  # a topic made a moment ago may not show its partitions yet
+        described = await admin.describe_topics([*topics.inputs(), topics.state])
+        if all(d["partitions"] for d in described):
+            break
+        await asyncio.sleep(0.1)
     wrong = {d["topic"]: len(d["partitions"]) for d in described
-             if len(d["partitions"]) != partitions}
+             if d["partitions"] and len(d["partitions"]) != partitions}
     if wrong:
         raise ConfigError(f"kafka.partitions is {partitions} but topics {wrong} have other "
                           "partition counts; every input topic and the state topic need the "

@@ -82,9 +82,11 @@ class BatchWorker:
         self.engine = RuleEngine(config, start_ts=now(), store=self.store,
                                  offline_from_counts=False)
         self.keys = CoPartitioner(config, self.engine.rules)
+        self.partition_of_rule = {id(rule): self.keys.rule_partition(rule)
+                                  for rule in self.engine.rules}
         self.tickers: dict[int, list[Any]] = defaultdict(list)
         for rule in self.engine.tickers:
-            self.tickers[self.keys.rule_partition(rule)].append(rule)
+            self.tickers[self.partition_of_rule[id(rule)]].append(rule)
         self.expected = {self.topics.counts: CountEvent, self.topics.health: CameraHealth,
                          self.topics.sensors: SensorEvent}
         self.stop_event = asyncio.Event()
@@ -102,6 +104,7 @@ class BatchWorker:
         for p in partitions:
             self.store.revoke(p)
         self.done = {tp: off for tp, off in self.done.items() if tp.partition not in partitions}
+        self.metrics.worker_partitions.set(len(self.store.parts))
         if partitions:
             log.info("partitions %s revoked", sorted(partitions))
 
@@ -117,9 +120,10 @@ class BatchWorker:
             keys = self.store.assign(p, restored.get(p, []))
             self.store.use(p)
             self.pending_alerts += self.engine.reconcile(
-                self.now(), owns=lambda rule, p=p: self.keys.rule_partition(rule) == p)
+                self.now(), owns=lambda rule, p=p: self.partition_of_rule[id(rule)] == p)
             log.info("partition %d taken with %d state keys", p, keys,
                      extra={"partition": p})
+        self.metrics.worker_partitions.set(len(self.store.parts))
         log.info("restored partitions %s in %.2fs", new, time.monotonic() - started)
 
     async def _read_changelog(self, partitions: list[int]) -> dict[int, list]:
