@@ -27,6 +27,8 @@ class SeriesLike(Protocol):
     def severity(self) -> str: ...
     @property
     def threshold(self) -> float | None: ...
+    @property
+    def rule_id(self) -> str: ...
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0)
 DETECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -75,11 +77,12 @@ class Metrics:
             "crowdwatch_alerts_sent", "Alert notifications handed to sinks.", ["sink", "outcome"],
             registry=r)
         self.alert_active = Gauge(
-            "crowdwatch_alert_active", "1 while an alert is firing, else 0, per rule and zone.",
-            ["rule", "zone", "severity"], registry=r)
+            "crowdwatch_alert_active", "1 while an alert is firing, else 0, per rule and zone "
+            "(a camera alert sets it on each of the camera's zones).",
+            ["rule", "rule_id", "zone", "severity"], registry=r)
         self.rule_threshold = Gauge(
             "crowdwatch_rule_threshold", "Configured level of a threshold rule (dashboards draw "
-            "it as a line).", ["rule", "zone", "severity"], registry=r)
+            "it as a line).", ["rule", "rule_id", "zone", "severity"], registry=r)
         self.zone_info = Gauge(
             "crowdwatch_zone_info", "Always 1; zone metadata (camera, map position).",
             ["camera", "zone", "lat", "lon"], registry=r)
@@ -123,9 +126,10 @@ class Metrics:
                 self.zone_inhibited.labels(zone=zone.id).set(0)
         for series in rule_series:
             if series.threshold is not None:
-                self.rule_threshold.labels(rule=series.rule, zone=series.zone,
+                self.rule_threshold.labels(rule=series.rule, rule_id=series.rule_id,
+                                           zone=series.zone,
                                            severity=series.severity).set(series.threshold)
-            self.alert_active.labels(rule=series.rule, zone=series.zone,
+            self.alert_active.labels(rule=series.rule, rule_id=series.rule_id, zone=series.zone,
                                      severity=series.severity).set(0)
             self.alerts_firing.labels(rule=series.rule, severity=series.severity)
 

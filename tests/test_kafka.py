@@ -422,3 +422,64 @@ def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tm
     (dead,) = asyncio.run(read_deadletters())
     assert dead["reason"] == "bad_field" and dead["source"].startswith("http:")
     assert '"value": null' in dead["raw"] and dead["type"] == "deadletter"
+
+
+@pytest.mark.slow
+def test_config_edits_across_worker_restarts(broker, tmp_path):
+    """Insert rules above the others, change a threshold, remove a rule, restarting the
+    worker after each: no crash, unchanged rules keep their state, what an edit orphans
+    resolves once with the reason, and every alert matches the engine fed the same edits."""
+    zones = ZONES[:2]
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    v1 = site_config(broker["bootstrap"], zones, prefix)
+    for rule in v1["rules"]:
+        rule["id"] = f"crowd-{rule['zone']}"
+    v2 = json.loads(json.dumps(v1))
+    v2["rules"][:0] = [{"kind": "forecast", "zone": zones[0], "metric": "density",
+                        "threshold": 0.6, "horizon": "20s"},
+                       {"kind": "count", "zone": zones[1], "warn": 1000}]
+    v3 = json.loads(json.dumps(v2))
+    v3["rules"][2]["warn"] = 0.5  # crowd-gate-a: same id, another threshold
+    v4 = json.loads(json.dumps(v3))
+    del v4["rules"][3]  # crowd-gate-b removed
+    configs = [CrowdwatchConfig.model_validate(v) for v in (v1, v2, v3, v4)]
+    events = record(configs[0], 240)
+    quarter = len(events) // 4
+    chunks = [events[i * quarter:(i + 1) * quarter] for i in range(4)]
+
+    def key_of(alert) -> tuple:
+        data = alert if isinstance(alert, dict) else json.loads(event_to_json(alert))
+        return (data["fingerprint"], data["state"], data["starts_at"],
+                data["labels"].get("resolved_by"))
+
+    store: dict = {}
+    expected: list[list[tuple]] = []
+    for phase, (config, chunk) in enumerate(zip(configs, chunks, strict=True)):
+        engine = RuleEngine(config, start_ts=0.0, store=store)
+        out = engine.reconcile(0.0) if phase else []
+        out += [a for e in chunk for a in engine.handle(e)]
+        expected.append([key_of(a) for a in out])
+    reasons = [k[3] for phase in expected for k in phase if k[3]]
+    assert "rule_changed" in reasons and "rule_removed" in reasons  # the edits orphan alerts
+    assert not [k for k in expected[1] if k[3]]  # inserting rules orphans nothing
+
+    got: list[list[tuple]] = []
+    for phase, (data, config, chunk) in enumerate(zip((v1, v2, v3, v4), configs, chunks,
+                                                       strict=True)):
+        path = tmp_path / f"v{phase + 1}.yaml"
+        path.write_text(json.dumps(data))
+        worker = start_and_wait(path, tmp_path, f"w{phase + 1}")
+        try:
+            produce_events(broker["bootstrap"], prefix, chunk, config)
+            consumed, alerts = len(chunk), len(expected[phase])
+            wait_for(lambda w=worker, n=consumed: w.metric(
+                "crowdwatch_events_total", type="count") >= n, 60, f"phase {phase + 1} consumed")
+            wait_for(lambda w=worker, n=alerts: len(w.alerts()) >= n, 20,
+                     f"phase {phase + 1} alerts")
+            time.sleep(1)
+            assert worker.proc.poll() is None, f"worker of phase {phase + 1} died"
+        finally:
+            worker.stop()
+        got.append([key_of(a) for a in worker.alerts()])
+    for phase in range(4):
+        assert sorted(got[phase]) == sorted(expected[phase]), f"phase {phase + 1}"

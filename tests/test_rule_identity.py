@@ -195,3 +195,17 @@ def test_the_dead_letter_file_writes_the_one_record_layout(tmp_path):
                            "size", "raw"}
     assert record["type"] == "deadletter" and record["raw"] == "{not jso"
     assert record["size"] == 16 and record["position"] == "message 3"
+
+
+def test_a_partition_handed_straight_back_keeps_its_state_and_others_are_forgotten():
+    store = PartitionedStore()
+    store.assign(0, [])
+    store.assign(1, [])
+    store.use(0)
+    store["sensor/s"] = True
+    store.park(0)
+    store.park(1)
+    assert store.owned() == [] and store.unpark(0) and not store.unpark(2)
+    store.forget_parked()
+    assert store.owned() == [0] and store.parts[0] == {"sensor/s": True}
+    assert not store.unpark(1)  # went to another worker: re-read from the changelog

@@ -29,7 +29,10 @@ def to_alertmanager(alert: Alert, dashboard_url: str | None = None) -> dict:
                    "threshold": f"{alert.threshold:g}"}
     if "predicted_at" in alert.labels:
         annotations["predicted_at"] = alert.labels["predicted_at"]
-    link = dashboard_url.format(zone=alert.zone_id, site=labels.get("site", "")) if (
+    zone = alert.zone_id or (alert.zones[0] if alert.zones else "")
+    if len(alert.zones) > 1:
+        annotations["zones"] = ", ".join(alert.zones)
+    link = dashboard_url.format(zone=zone, site=labels.get("site", "")) if (
         dashboard_url) else ""
     if link:
         annotations["dashboard"] = link

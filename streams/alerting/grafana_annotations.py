@@ -28,8 +28,7 @@ log = logging.getLogger("crowdwatch.alerts")
 
 def annotation_tags(alert: Alert) -> list[str]:
     tags = ["crowdwatch", f"rule:{alert.rule}", f"severity:{alert.severity}"]
-    if alert.zone_id:
-        tags.append(f"zone:{alert.zone_id}")
+    tags += [f"zone:{zone}" for zone in alert.zones or [alert.zone_id] if zone]
     for name in ("camera", "sensor"):
         if alert.labels.get(name):
             tags.append(f"{name}:{alert.labels[name]}")

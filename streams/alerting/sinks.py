@@ -37,7 +37,7 @@ class ConsoleSink:
     def send(self, alert: Alert) -> None:
         mark = "FIRING " if alert.state == "firing" else "RESOLVED"
         when = iso(alert.ends_at if alert.state == "resolved" else alert.starts_at)
-        print(f"{when} {mark} [{alert.severity}] {alert.rule} {alert.zone_id}: {alert.summary}"
+        print(f"{when} {mark} [{alert.severity}] {alert.rule} {alert.key}: {alert.summary}"
               f" (fingerprint {alert.fingerprint})", file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -130,8 +130,9 @@ class Dispatcher:
     def send(self, alert: Alert) -> None:
         delta = 1 if alert.state == "firing" else -1
         self.metrics.alerts_firing.labels(rule=alert.rule, severity=alert.severity).inc(delta)
-        self.metrics.alert_active.labels(rule=alert.rule, zone=alert.zone_id,
-                                         severity=alert.severity).set(1 if delta > 0 else 0)
+        for zone in alert.zones or [alert.zone_id]:
+            self.metrics.alert_active.labels(rule=alert.rule, rule_id=alert.rule_id, zone=zone,
+                                             severity=alert.severity).set(1 if delta > 0 else 0)
         for sink in self.sinks:
             if getattr(sink, "counts_itself", False):
                 sink.send(alert)  # queues; it counts the delivery outcome itself

@@ -49,6 +49,7 @@ class RuleSeries:
     zone: str
     severity: str
     threshold: float | None = None
+    rule_id: str = ""  # filled in by :meth:`Rule.labelled_series`
 
 
 _STATE_TYPES: dict[str, type[RuleState]] = {}
@@ -218,6 +219,11 @@ class Rule(Generic[S]):
 
     def series(self) -> list[RuleSeries]:
         return []
+
+    def labelled_series(self) -> list[RuleSeries]:
+        """:meth:`series` with this rule's id: two rules of one kind on one zone are two
+        label sets, so one resolving never zeroes the other's gauge."""
+        return [dataclasses.replace(s, rule_id=self.rule_id) for s in self.series()]
 
     def alert(self, *, fingerprint: str, zone_id: str, severity: Severity | str,
               state: AlertState, starts_at: float, ends_at: float | None = None,

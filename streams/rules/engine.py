@@ -111,7 +111,7 @@ class RuleEngine:
 
     def series(self) -> list[RuleSeries]:
         """Every label set the rules can raise (metrics pre-create them)."""
-        return [series for rule in self.rules for series in rule.series()]
+        return [series for rule in self.rules for series in rule.labelled_series()]
 
     # -- state ----------------------------------------------------------------------
 

@@ -42,4 +42,4 @@ def build_rules(config: CrowdwatchConfig) -> list[Rule[Any]]:
 
 def rule_series(config: CrowdwatchConfig) -> list[RuleSeries]:
     """Every (rule, zone, severity, threshold) label set the site's rules can raise."""
-    return [series for rule in build_rules(config) for series in rule.series()]
+    return [series for rule in build_rules(config) for series in rule.labelled_series()]

@@ -60,7 +60,9 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
         size = str(max(cfg.max_message_bytes * 4, 1048576))
         events = {"retention.ms": retention, "max.message.bytes": size}
         # State is kept by key for as long as the rule needs it, not for `retention`.
-        state = {"cleanup.policy": "compact", "max.message.bytes": size}
+        # Segments roll every minute so compaction keeps a takeover's restore short.
+        state = {"cleanup.policy": "compact", "max.message.bytes": size, "segment.ms": "60000",
+                 "min.cleanable.dirty.ratio": "0.1"}
         new = [NewTopic(name, cfg.partitions, cfg.replication,
                         topic_configs=state if name == topics.state else events)
                for name in topics.all() if name not in existing]

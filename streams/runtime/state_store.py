@@ -41,6 +41,7 @@ class PartitionedStore(MutableMapping[str, Any]):
     def __init__(self) -> None:
         self.parts: dict[int, dict[str, Any]] = {}
         self.dirty: dict[int, set[str]] = {}
+        self.parked: dict[int, tuple[dict[str, Any], set[str]]] = {}
         self.current = -1
         self._data: dict[str, Any] = {}
         self._dirty: set[str] = set()
@@ -69,10 +70,33 @@ class PartitionedStore(MutableMapping[str, Any]):
         return len(data)
 
     def revoke(self, partition: int) -> None:
+        self._release(partition)
+        self.parked.pop(partition, None)
+
+    def park(self, partition: int) -> None:
+        """Set a revoked partition's state aside: a rebalance that hands it straight back
+        (every rebalance revokes everything first) need not re-read the changelog."""
+        if partition in self.parts:
+            self.parked[partition] = (self.parts[partition], self.dirty[partition])
+        self._release(partition)
+
+    def _release(self, partition: int) -> None:
         self.parts.pop(partition, None)
         self.dirty.pop(partition, None)
         if self.current == partition:
             self.current, self._data, self._dirty = -1, {}, set()
+
+    def unpark(self, partition: int) -> bool:
+        """Take a parked partition back; False if it was not parked."""
+        kept = self.parked.pop(partition, None)
+        if kept is None:
+            return False
+        self.parts[partition], self.dirty[partition] = kept
+        return True
+
+    def forget_parked(self) -> None:
+        """Parked partitions that went to another worker: their state is theirs now."""
+        self.parked.clear()
 
     def changes(self, partition: int) -> list[tuple[bytes, bytes | None]]:
         """The partition's changed keys since the last call: (key, value or None to delete)."""

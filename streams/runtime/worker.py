@@ -102,8 +102,7 @@ class BatchWorker:
 
     def drop(self, partitions: set[int]) -> None:
         for p in partitions:
-            self.store.revoke(p)
-        self.done = {tp: off for tp, off in self.done.items() if tp.partition not in partitions}
+            self.store.park(p)
         self.metrics.worker_partitions.set(len(self.store.parts))
         if partitions:
             log.info("partitions %s revoked", sorted(partitions))
@@ -111,13 +110,17 @@ class BatchWorker:
     async def take(self, partitions: set[int]) -> None:
         """Rebuild the state of newly assigned partitions from the changelog, then resolve
         what rules removed or changed since it was written left firing."""
+        kept = {p for p in partitions if self.store.unpark(p)}
+        self.store.forget_parked()
+        self.done = {tp: off for tp, off in self.done.items() if tp.partition in kept}
         new = sorted(p for p in partitions if p not in self.store.parts)
         if not new:
+            self.metrics.worker_partitions.set(len(self.store.parts))
             return
         started = time.monotonic()
         restored = await self._read_changelog(new)
         for p in new:
-            keys = self.store.assign(p, restored.get(p, []))
+            keys = self.store.assign(p, restored.get(p, {}).items())
             self.store.use(p)
             self.pending_alerts += self.engine.reconcile(
                 self.now(), owns=lambda rule, p=p: self.partition_of_rule[id(rule)] == p)
@@ -126,13 +129,14 @@ class BatchWorker:
         self.metrics.worker_partitions.set(len(self.store.parts))
         log.info("restored partitions %s in %.2fs", new, time.monotonic() - started)
 
-    async def _read_changelog(self, partitions: list[int]) -> dict[int, list]:
-        """Every committed record of the changelog partitions, in order."""
+    async def _read_changelog(self, partitions: list[int]) -> dict[int, dict]:
+        """The latest committed value of every key in the changelog partitions (decoded
+        later, once per key: until compaction runs a key has many records)."""
         reader = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.kcfg),
                                   enable_auto_commit=False, isolation_level="read_committed",
                                   max_partition_fetch_bytes=8 * 1024 * 1024)
         await reader.start()
-        out: dict[int, list] = defaultdict(list)
+        out: dict[int, dict] = defaultdict(dict)
         try:
             tps = [TopicPartition(self.topics.state, p) for p in partitions]
             reader.assign(tps)
@@ -142,7 +146,9 @@ class BatchWorker:
             while left:
                 batch = await reader.getmany(*left, timeout_ms=500, max_records=10000)
                 for tp, records in batch.items():
-                    out[tp.partition] += [(r.key, r.value) for r in records]
+                    latest = out[tp.partition]
+                    for r in records:
+                        latest[r.key] = r.value
                 for tp in list(left):
                     if await reader.position(tp) >= ends[tp]:
                         left.discard(tp)
@@ -257,7 +263,7 @@ class BatchWorker:
             bootstrap_servers=bootstrap(self.kcfg), group_id=self.kcfg.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=timeout_ms,
-            heartbeat_interval_ms=max(1000, timeout_ms // 5),
+            heartbeat_interval_ms=max(500, timeout_ms // 10),
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             fetch_max_wait_ms=50)
@@ -270,6 +276,7 @@ class BatchWorker:
         owned = self.store.owned()
         for p in owned:
             self.store.revoke(p)
+        self.store.forget_parked()
         if self.producer is not None:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
