@@ -443,22 +443,37 @@ def test_config_edits_across_worker_restarts(broker, tmp_path):
     v4 = json.loads(json.dumps(v3))
     del v4["rules"][3]  # crowd-gate-b removed
     configs = [CrowdwatchConfig.model_validate(v) for v in (v1, v2, v3, v4)]
-    events = record(configs[0], 240)
-    quarter = len(events) // 4
-    chunks = [events[i * quarter:(i + 1) * quarter] for i in range(4)]
+    events = record(configs[0], 300)
 
     def key_of(alert) -> tuple:
         data = alert if isinstance(alert, dict) else json.loads(event_to_json(alert))
         return (data["fingerprint"], data["state"], data["starts_at"],
                 data["labels"].get("resolved_by"))
 
+    def firing_rules(store: dict) -> set[str]:
+        return {v.rule_id for k, v in store.items() if k.startswith("firing/")}
+
+    # Each edit is made while the rule it touches is firing (v2 inserts, v3 changes
+    # crowd-gate-a, v4 removes crowd-gate-b); the engine fed the same edits is the oracle.
     store: dict = {}
     expected: list[list[tuple]] = []
-    for phase, (config, chunk) in enumerate(zip(configs, chunks, strict=True)):
+    chunks: list[list[CountEvent]] = []
+    start = 0
+    # the rule that must be firing when phase i starts
+    wait_for_firing = [None, None, f"crowd-{zones[0]}", f"crowd-{zones[1]}"]
+    for phase, config in enumerate(configs):
         engine = RuleEngine(config, start_ts=0.0, store=store)
         out = engine.reconcile(0.0) if phase else []
-        out += [a for e in chunk for a in engine.handle(e)]
+        end = start + len(events) // 6 if phase < 3 else len(events)
+        out += [a for e in events[start:end] for a in engine.handle(e)]
+        needed = wait_for_firing[phase + 1] if phase < 3 else None
+        while needed and end < len(events) and needed not in firing_rules(store):
+            out += engine.handle(events[end])
+            end += 1
+        chunks.append(events[start:end])
+        start = end
         expected.append([key_of(a) for a in out])
+    assert all(chunks), [len(c) for c in chunks]
     reasons = [k[3] for phase in expected for k in phase if k[3]]
     assert "rule_changed" in reasons and "rule_removed" in reasons  # the edits orphan alerts
     assert not [k for k in expected[1] if k[3]]  # inserting rules orphans nothing
