@@ -27,6 +27,7 @@ import signal
 import time
 import uuid
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -87,8 +88,9 @@ class BatchWorker:
         self.tickers: dict[int, list[Any]] = defaultdict(list)
         for rule in self.engine.tickers:
             self.tickers[self.partition_of_rule[id(rule)]].append(rule)
-        self.expected = {self.topics.counts: CountEvent, self.topics.health: CameraHealth,
-                         self.topics.sensors: SensorEvent}
+        self.expected: dict[str, type[Event]] = {
+            self.topics.counts: CountEvent, self.topics.health: CameraHealth,
+            self.topics.sensors: SensorEvent}
         self.stop_event = asyncio.Event()
         self.pending_alerts: list[Alert] = []
         self.captured: list[float] = []  # capture times of the batch's counts
@@ -123,11 +125,14 @@ class BatchWorker:
             keys = self.store.assign(p, restored.get(p, {}).items())
             self.store.use(p)
             self.pending_alerts += self.engine.reconcile(
-                self.now(), owns=lambda rule, p=p: self.partition_of_rule[id(rule)] == p)
+                self.now(), owns=partial(self._owns, p))
             log.info("partition %d taken with %d state keys", p, keys,
                      extra={"partition": p})
         self.metrics.worker_partitions.set(len(self.store.parts))
         log.info("restored partitions %s in %.2fs", new, time.monotonic() - started)
+
+    def _owns(self, partition: int, rule: Any) -> bool:
+        return self.partition_of_rule[id(rule)] == partition
 
     async def _read_changelog(self, partitions: list[int]) -> dict[int, dict]:
         """The latest committed value of every key in the changelog partitions (decoded

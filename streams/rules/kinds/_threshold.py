@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -31,7 +31,7 @@ class ThresholdSpec(ZoneRuleSpec):
     window: Seconds = Field(10.0, gt=0, description="Window for the statistic.")
     statistic: Literal["median", "p90", "mean", "max"] = "median"
 
-    IDENTITY = ("warn", "critical")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("warn", "critical")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from crowdwatch.events import Severity
 from crowdwatch.streams.rules.base import EdgeState, Route, RuleSeries
@@ -14,7 +14,7 @@ E = TypeVar("E", bound=EdgeState)
 class TrendSpec(ZoneRuleSpec):
     metric: Literal["count", "density"] = "count"
 
-    IDENTITY = ("metric", "severity")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("metric", "severity")
 
     def reads(self) -> str:
         return self.metric

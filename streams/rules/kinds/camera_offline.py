@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -19,7 +19,7 @@ class CameraOfflineRuleConfig(RuleSpec):
     camera: str | None = Field(None, description="Camera id; default: every camera.")
     after: Seconds = Field(30.0, gt=0, description="No frames for this long raises the alert.")
 
-    IDENTITY = ()
+    IDENTITY: ClassVar[tuple[str, ...]] = ()
 
     def problems(self, site: CrowdwatchConfig) -> list[tuple[Loc, str]]:
         if self.camera is not None and self.camera not in {c.id for c in site.cameras}:

@@ -7,7 +7,7 @@ exactly when on-call staff should not trust either number alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -44,7 +44,7 @@ class DisagreementRuleConfig(RuleSpec):
     for_: Seconds = Field(60.0, alias="for", description="Must disagree this long to fire.")
     clear_for: Seconds = Field(60.0, description="Must agree this long to resolve.")
 
-    IDENTITY = ("sensor",)
+    IDENTITY: ClassVar[tuple[str, ...]] = ("sensor",)
 
     def problems(self, site: CrowdwatchConfig) -> list[tuple[Loc, str]]:
         if self.zone not in site.zones():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -27,7 +27,7 @@ class ForecastRuleConfig(TrendSpec):
     for_: Seconds = Field(5.0, alias="for", description="Forecast must hold this long.")
     clear_for: Seconds = Field(30.0, description="Forecast back under the level this long.")
 
-    IDENTITY = ("metric", "threshold")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("metric", "threshold")
 
     def level(self) -> float:
         return self.threshold

@@ -7,7 +7,7 @@ state, logic, registration); the engine, config check, metrics and tune found it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -36,7 +36,7 @@ class OccupancyRuleConfig(RuleSpec):
     clear_for: Seconds = Field(30.0, description="Every zone under `above` this long resolves.")
     severity: Literal["warning", "critical"] = "warning"
 
-    IDENTITY = ("above", "severity")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("above", "severity")
 
     def target(self) -> str:
         return "+".join(self.zones)

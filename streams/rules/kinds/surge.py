@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,7 +33,7 @@ class SurgeRuleConfig(TrendSpec):
     clear_for: Seconds = Field(30.0, description="Rise must stay under half the rate this long.")
     severity: Literal["warning", "critical"] = "warning"
 
-    IDENTITY = ("metric", "rise_per_min", "severity")
+    IDENTITY: ClassVar[tuple[str, ...]] = ("metric", "rise_per_min", "severity")
 
     def build(self, site: CrowdwatchConfig) -> list[Rule[Any]]:
         route, camera = self.route(site)
