@@ -18,7 +18,9 @@ def load_site(path: str | None) -> CrowdwatchConfig:
         from crowdwatch.streams.runtime.demo import demo_config
 
         return demo_config()
-    return load_config(path)
+    from crowdwatch.ingest.source_checks import source_problems
+
+    return load_config(path, checks=[source_problems])
 
 
 def load_for_alerts(path: str | None, alerts_jsonl: str | None) -> CrowdwatchConfig:

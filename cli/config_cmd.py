@@ -9,7 +9,10 @@ from crowdwatch.config import load_config
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load_config(args.file)  # a ConfigFileError lists every problem, exit 2
+    from crowdwatch.ingest.source_checks import source_problems
+
+    # a ConfigFileError lists every problem with its line, exit 2
+    config = load_config(args.file, checks=[source_problems])
     zones = sum(len(c.zones) for c in config.cameras)
     print(f"{args.file}: OK ({len(config.cameras)} camera(s), {zones} zone(s), "
           f"{len(config.rules)} rule(s))")

@@ -21,12 +21,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics = metrics_for(config, args.metrics_port)
     runner = EmbeddedRunner(config, Dispatcher(build_sinks(config.alerts, metrics), metrics),
                             metrics, realtime=not args.fast)
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop_event.set())
-    try:
-        runner.run(args.duration)
-    except KeyboardInterrupt:
-        log.info("interrupted; stopping cleanly")
-        runner.stop()
+    def stop(signum: int, _frame: object) -> None:
+        log.info("%s received; stopping cleanly", signal.Signals(signum).name)
+        runner.stop_event.set()
+
+    # Both signals explicitly: a process started with SIGINT ignored (nohup, a shell's
+    # background job) must still stop on it, and neither relies on KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.run(args.duration)
     return 0
 
 

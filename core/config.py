@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SerializeAsAny,
+    StrictInt,
     TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -31,6 +33,7 @@ from pydantic import (
 )
 
 from crowdwatch.errors import ConfigError
+from crowdwatch.util.shapes import polygon_problem, quad_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -76,6 +79,14 @@ class GroundPlane(_Strict):
         description="The same four points on the ground, in metres."
     )
 
+    @field_validator("image", "world_m")
+    @classmethod
+    def _general_position(cls, value: list[list[float]]) -> list[list[float]]:
+        problem = quad_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class ZoneConfig(_Strict):
     id: Identifier = Field(description="Zone id; unique across the site.")
@@ -99,6 +110,14 @@ class ZoneConfig(_Strict):
         if (self.polygon is None) == (self.mask is None):
             raise ValueError("give exactly one of polygon or mask")
         return self
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, value: list[list[float]] | None) -> list[list[float]] | None:
+        problem = None if value is None else polygon_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class BackgroundDetectorConfig(_Strict):
@@ -170,6 +189,15 @@ class CameraConfig(_Strict):
         default_factory=list, description="Image regions blanked before any detector sees them."
     )
     zones: list[ZoneConfig] = Field(min_length=1)
+
+    @field_validator("privacy_masks")
+    @classmethod
+    def _simple_masks(cls, value: list[list[list[float]]]) -> list[list[list[float]]]:
+        for i, polygon in enumerate(value):
+            problem = polygon_problem(polygon)
+            if problem:
+                raise ValueError(f"privacy mask {i}: {problem}")
+        return value
 
 
 RuleSource = Literal["auto", "camera", "sensor"]
@@ -316,7 +344,7 @@ class SensorZone(_Strict):
 
 class MqttSensorConfig(_Strict):
     host: str = Field("127.0.0.1", description="Broker host.")
-    port: int = Field(1883, ge=1, le=65535)
+    port: StrictInt = Field(1883, ge=1, le=65535)
     topic: str = Field("crowdwatch/sensors/+", description="Subscription; a `+` level names "
                        "the sensor when the payload does not.")
     qos: int = Field(1, ge=0, le=2)
@@ -329,7 +357,7 @@ class MqttSensorConfig(_Strict):
 
 class HttpSensorConfig(_Strict):
     host: str = Field("127.0.0.1", description="Bind address.")
-    port: int = Field(9110, ge=0, le=65535, description="0 picks a free port.")
+    port: StrictInt = Field(9110, ge=0, le=65535, description="0 picks a free port.")
     path: str = Field("/v1/sensors", pattern=r"^/[A-Za-z0-9/_.-]*$")
     token_env: str = Field("CROWDWATCH_SENSOR_TOKEN", description="Environment variable with "
                            "the bearer token clients must send (requests without it get 401).")
@@ -344,8 +372,12 @@ class SensorsConfig(_Strict):
     http: HttpSensorConfig | None = None
     accept_unknown: bool = Field(False, description="Take readings from sensors not listed in "
                                  "devices (zone-less); default: dead-letter them.")
-    max_future: Seconds = Field(300.0, description="Readings stamped further ahead than this "
-                                "(a wrong clock) are dead-lettered.")
+    max_future: Seconds = Field(300.0, ge=0, description="Readings stamped further ahead than "
+                                "this (a wrong clock) are dead-lettered; within it they count "
+                                "as received now.")
+    max_past: Seconds = Field(3600.0, gt=0, description="Readings stamped further back than "
+                              "this (a sender replaying old data, a wrong clock) are "
+                              "dead-lettered.")
     combine_within: Seconds = Field(
         300.0, gt=0, description="A zone's value is the sum of its sensors' latest readings "
         "taken within this span of the newest one.")
@@ -359,7 +391,7 @@ class DeadLetterConfig(_Strict):
 
 class MetricsConfig(_Strict):
     host: str = Field("127.0.0.1", description="Bind address of the /metrics endpoint.")
-    port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint.")
+    port: StrictInt = Field(9108, ge=0, le=65535, description="0 disables the endpoint.")
 
 
 class KafkaConfig(_Strict):
@@ -457,25 +489,35 @@ class ConfigFileError(ConfigError):
         super().__init__(f"{len(problems)} problem(s) in {source}:\n{lines}")
 
 
-def load_config(path: str | Path) -> CrowdwatchConfig:
+Check = Callable[["CrowdwatchConfig"], list[tuple[Loc, str]]]
+MAX_YAML_NODES = 200_000  # what aliases may expand to; a real site is far below
+
+
+def load_config(path: str | Path, checks: Sequence[Check] = ()) -> CrowdwatchConfig:
+    """The site file, validated; ``checks`` add problems found by other layers (sources
+    that do not open, files that are missing), reported with their lines like the rest."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         problem = Problem("", None, f"cannot read: {exc.strerror}")
         raise ConfigFileError(str(path), [problem]) from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), checks)
 
 
 # libyaml's loader where the machine has it (a city's config is megabytes).
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
+def parse_config(text: str, source: str = "<config>",
+                 checks: Sequence[Check] = ()) -> CrowdwatchConfig:
     try:
         loader = _LOADER(text)  # parsed once: the node tree gives line numbers
         try:
             node = loader.get_single_node()
+            shape = _shape_problems(node)
+            if shape:
+                raise ConfigFileError(source, shape)
             data = None if node is None else loader.construct_document(node)
         finally:
             loader.dispose()
@@ -497,12 +539,52 @@ def parse_config(text: str, source: str = "<config>") -> CrowdwatchConfig:
             problems.append(Problem(_dotted(loc, node), _line_of(node, loc), message))
         problems.sort(key=lambda p: p.line or 0)
         raise ConfigFileError(source, problems) from None
-    problems = [
-        Problem(_dotted(loc, node), _line_of(node, loc), msg) for loc, msg in _cross_check(config)
-    ]
+    found = _cross_check(config)
+    for check in checks:
+        found += check(config)
+    problems = [Problem(_dotted(loc, node), _line_of(node, loc), msg) for loc, msg in found]
     if problems:
         raise ConfigFileError(source, problems)
     return config
+
+
+def _shape_problems(root: yaml.Node | None) -> list[Problem]:
+    """What YAML allows but a site file must not hold: a key given twice (the second
+    would silently win: a second `rules: []` deletes every rule), and aliases that
+    expand beyond reason (a few KB of nested aliases can take gigabytes)."""
+    problems: list[Problem] = []
+    sizes: dict[int, int] = {}
+    if root is None:
+        return problems
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                kids += [key, value]
+                if not children_done and isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        problems.append(Problem(key.value, line, f"key given twice (also on "
+                                                f"line {seen[key.value]}); the second would "
+                                                "silently replace the first"))
+                    seen.setdefault(key.value, line)
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
+            if sizes[id(node)] > MAX_YAML_NODES:
+                return [Problem("", node.start_mark.line + 1, f"expands to more than "
+                                f"{MAX_YAML_NODES} values through aliases; write it out or "
+                                "use fewer nested aliases")]
+            continue
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return problems
 
 
 def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
@@ -534,6 +616,10 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
             found.append((("sensors", "devices", di, "id"),
                           f"sensor id {dev.id!r} is also a camera's id: alerts, logs and "
                           "dashboards would not say which one is silent; rename one"))
+    sensor_http = config.sensors.http
+    if sensor_http is not None and sensor_http.port and sensor_http.port == config.metrics.port:
+        found.append((("sensors", "http", "port"), f"port {sensor_http.port} is also "
+                      "metrics.port: each endpoint needs its own port"))
     rule_ids: dict[str, int] = {}
     for ri, rule in enumerate(config.rules):
         rid = rule.rule_id()

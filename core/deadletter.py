@@ -91,14 +91,25 @@ class DeadLetterFile:
         note_rejection(self.metrics, letter, str(self.path))
         with self._lock:
             self.count += 1
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(letter.to_json() + "\n")
-            self._file.flush()
+            try:
+                if self._file is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = self.path.open("a", encoding="utf-8")
+                self._file.write(letter.to_json() + "\n")
+                self._file.flush()
+            except OSError as exc:
+                # Counted and logged above; a read-only or full disk must not turn a bad
+                # message into a dropped connection or a dead listener.
+                self.metrics.deadletter_write_errors.inc()
+                log.error("cannot write the dead-letter file %s (%s); the rejection is "
+                          "counted and logged only", self.path, exc.strerror or exc,
+                          extra={"path": str(self.path)})
 
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    log.error("closing the dead-letter file %s failed: %s", self.path, exc)
                 self._file = None

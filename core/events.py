@@ -18,6 +18,13 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
+# Bounds on what untrusted JSON may hold: deep nesting and huge integers are how a
+# single message crashed a parser thread before.
+MAX_JSON_DEPTH = 16
+MAX_INT_DIGITS = 18
+# No crowdwatch event is stamped before 2000 or after 2100: a timestamp outside is a
+# broken clock or an attack, and would break every sink that formats it.
+MIN_TS, MAX_TS = 946_684_800.0, 4_102_444_800.0
 
 
 class HealthState(StrEnum):
@@ -63,22 +70,59 @@ def iso(ts: float | None) -> str | None:
 
 
 def parse_ts(value: Any, name: str) -> float:
-    """Accept epoch seconds or an ISO-8601 string (naive means UTC)."""
+    """Accept epoch seconds or an ISO-8601 string (naive means UTC), 2000 to 2100."""
     if isinstance(value, bool):
         raise EventError("bad_field", f"{name}: expected a timestamp, got {value!r}")
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise EventError("bad_field", f"{name}: timestamp is not finite")
-        return float(value)
-    if isinstance(value, str):
+        ts = float(value)
+    elif isinstance(value, str):
         try:
             dt = datetime.fromisoformat(value)
         except ValueError as exc:
             raise EventError("bad_field", f"{name}: {exc}") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-    raise EventError("bad_field", f"{name}: expected a timestamp, got {type(value).__name__}")
+        ts = dt.timestamp()
+    else:
+        raise EventError("bad_field",
+                         f"{name}: expected a timestamp, got {type(value).__name__}")
+    if not MIN_TS <= ts <= MAX_TS:
+        raise EventError("bad_ts", f"{name}: {value!r} is outside 2000-2100")
+    return ts
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def load_json(raw: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """JSON from untrusted bytes with bounds: nesting depth, integer size, no NaN or
+    Infinity. Every failure is an :class:`EventError` (a reason and a detail)."""
+    try:
+        data = json.loads(raw, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise EventError("too_deep", f"JSON nested deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError("bad_json", str(exc)[:200]) from None
+    stack = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > max_depth:
+                raise EventError("too_deep", f"JSON nested deeper than {max_depth} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, dict | list))
+    return data
 
 
 @dataclass(slots=True)
@@ -218,11 +262,7 @@ def event_from_dict(data: Any, expected: Any = None) -> Any:
 
 
 def event_from_json(raw: str | bytes, expected: type | None = None) -> Any:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventError("bad_json", str(exc)) from None
-    return event_from_dict(data, expected)
+    return event_from_dict(load_json(raw), expected)
 
 
 def _check_types(event: Any) -> None:

@@ -71,6 +71,9 @@ class Metrics:
         self.deadletter_total = Counter(
             "crowdwatch_deadletter", "Messages rejected to the dead-letter sink.", ["reason"],
             registry=r)
+        self.deadletter_write_errors = Counter(
+            "crowdwatch_deadletter_write_errors", "Rejections the dead-letter file could not "
+            "keep (read-only or full disk); they are still counted and logged.", registry=r)
         self.alerts_firing = Gauge(
             "crowdwatch_alerts_firing", "Alerts firing now.", ["rule", "severity"], registry=r)
         self.alerts_sent = Counter(

@@ -58,7 +58,16 @@ class HttpSensorEndpoint:
         return header is not None and hmac.compare_digest(header.encode(), self._expected)
 
     def accept(self, body: bytes, source: str) -> tuple[int, dict]:
-        """Validate a body; returns (status, response) after emitting the good readings."""
+        """Validate a body; returns (status, response) after emitting the good readings.
+        Never raises: an unexpected error is a 500 with its reason, and is dead-lettered."""
+        try:
+            return self._accept(body, source)
+        except Exception as exc:
+            log.exception("unexpected error on a request from %s", source)
+            self.reject(source, "internal_error", f"{type(exc).__name__}: {exc}", body)
+            return 500, {"error": "internal_error"}
+
+    def _accept(self, body: bytes, source: str) -> tuple[int, dict]:
         try:
             data = self.parser.decode(body)
         except EventError as exc:

@@ -10,15 +10,15 @@ raises :class:`EventError` with a short reason that becomes a metric label.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from typing import Any
 
 from crowdwatch.config import SensorsConfig
-from crowdwatch.events import EventError, SensorEvent, parse_ts
+from crowdwatch.events import EventError, SensorEvent, load_json, parse_ts
 
 _FIELDS = {"sensor_id", "ts", "value", "kind", "v", "type", "zone_id"}
+MAX_READING = 1e9  # no counter or occupancy reads a billion; larger is a broken sender
 
 
 class SensorMessageParser:
@@ -28,10 +28,7 @@ class SensorMessageParser:
 
     def decode(self, raw: bytes) -> Any:
         """JSON (object, list or number) from bytes; a reason-coded error otherwise."""
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EventError("bad_json", str(exc)) from None
+        return load_json(raw)
 
     def reading(self, item: Any, topic_sensor: str | None = None,
                 now: float | None = None) -> SensorEvent:
@@ -59,9 +56,18 @@ class SensorMessageParser:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
                 value):
             raise EventError("bad_field", f"value: expected a finite number, got {value!r}")
+        if abs(value) > MAX_READING:
+            raise EventError("bad_field", f"value: {value:g} is beyond ±{MAX_READING:g}")
         ts = parse_ts(item["ts"], "ts") if item.get("ts") is not None else now
         if ts - now > self.config.max_future:
-            raise EventError("future_ts", f"ts is {ts - now:.0f}s ahead of this clock")
+            raise EventError("future_ts", f"ts is {ts - now:.0f}s ahead of this clock "
+                             f"(sensors.max_future {self.config.max_future:g}s)")
+        if now - ts > self.config.max_past:
+            raise EventError("stale_ts", f"ts is {now - ts:.0f}s old (sensors.max_past "
+                             f"{self.config.max_past:g}s)")
+        # A clock a little ahead is tolerated but never trusted ahead of ours: a reading
+        # stamped in the future would make every true reading after it look late.
+        ts = min(ts, now)
         device = self.devices.get(sensor_id)
         if device is None and not self.config.accept_unknown:
             raise EventError("unknown_sensor", f"sensor {sensor_id!r} is not in sensors.devices")

@@ -92,15 +92,26 @@ class MqttSensorListener:
                     reason_code, extra={"broker": self.where})
 
     def _on_message(self, client, userdata, message) -> None:
+        """Runs on paho's network thread: nothing may escape it, or MQTT ingest stops for
+        good while the process lives on."""
         source = f"mqtt:{message.topic}"
         payload = message.payload
         try:
-            if len(payload) > self.max_bytes:
-                raise EventError("oversized", f"{len(payload)} bytes > {self.max_bytes}")
-            event = self.parser.reading(self.parser.decode(payload),
-                                        topic_sensor(self.cfg.topic, message.topic), time.time())
-        except EventError as exc:
-            self.reject(source, exc.reason, exc.detail, payload)
-            return
-        self.received += 1
-        self.emit(event)
+            try:
+                if len(payload) > self.max_bytes:
+                    raise EventError("oversized", f"{len(payload)} bytes > {self.max_bytes}")
+                event = self.parser.reading(self.parser.decode(payload),
+                                            topic_sensor(self.cfg.topic, message.topic),
+                                            time.time())
+            except EventError as exc:
+                self.reject(source, exc.reason, exc.detail, payload)
+                return
+            except Exception as exc:  # a parser bug must not kill the listener
+                log.exception("unexpected error on a message from %s", source)
+                self.reject(source, "internal_error", f"{type(exc).__name__}: {exc}", payload)
+                return
+            self.received += 1
+            self.emit(event)
+        except Exception:
+            log.exception("could not hand on or dead-letter a message from %s; MQTT ingest "
+                          "goes on", source)

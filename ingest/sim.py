@@ -67,6 +67,11 @@ class SimParams:
                 and 0.0 <= params.horizon < 0.9):
             raise ConfigError(f"sim camera out of range in {url!r}: cam_h 1-50 m, focal "
                               "0.2-5 widths, horizon 0-0.9 heights")
+        if not (0 <= params.base <= params.people <= 5000 and 1.0 <= params.period <= 86400
+                and 32 <= params.width <= 4096 and 32 <= params.height <= 4096
+                and 0.0 <= params.noise <= 100.0):
+            raise ConfigError(f"sim scene out of range in {url!r}: 0 <= base <= people <= 5000, "
+                              "period 1-86400 s, w and h 32-4096, noise 0-100")
         return params
 
     def to_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -53,3 +54,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: flo
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def die_with_parent() -> None:
+    """preexec_fn for test children: the kernel kills them if the test process dies (a
+    timed-out or killed test run leaves no crowdwatch process behind)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def popen_child(*args: Any, **kwargs: Any) -> subprocess.Popen:
+    """subprocess.Popen for a test's child process, tied to the test process's life."""
+    return subprocess.Popen(*args, preexec_fn=die_with_parent, **kwargs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, scrape
+from tests.helpers import free_port, popen_child, scrape
 
 MEDIA = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".mp4",
          ".avi", ".mkv", ".mov", ".h264", ".mjpeg", ".webm", ".ts", ".npy"}
@@ -39,7 +39,7 @@ def new_media_files(roots: list[Path], since: float) -> list[str]:
 
 
 def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    return popen_child(
         [sys.executable, "-m", "crowdwatch.cli", "run", *args],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

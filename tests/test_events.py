@@ -48,9 +48,19 @@ def test_timestamps_are_iso_utc_on_the_wire():
         (b'{"v": 1, "type": "count", "camera_id": "c"}', "bad_fields"),
         (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":"yesterday","count":1}',
          "bad_field"),
-        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1,"count":-3}', "bad_field"),
-        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1,"count":NaN}', "bad_field"),
-        (b'{"v":1,"type":"health","camera_id":"c","ts":1,"state":"sleepy"}', "bad_field"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1.8e9,"count":-3}',
+         "bad_field"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1.8e9,"count":NaN}',
+         "bad_json"),
+        (b'{"v":1,"type":"health","camera_id":"c","ts":1.8e9,"state":"sleepy"}', "bad_field"),
+        # hostile input: clocks out of range, huge integers, deep nesting
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":-1e300,"count":1}',
+         "bad_ts"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1,"count":1}', "bad_ts"),
+        (b'{"v":1,"type":"count","camera_id":"c","zone_id":"z","ts":1.8e9,"count":' + b"9" * 400
+         + b"}", "bad_json"),
+        (b"[" * 10000 + b"]" * 10000, "too_deep"),
+        (b'{"a":' * 20 + b"1" + b"}" * 20, "too_deep"),
     ],
 )
 def test_invalid_messages_name_their_reason(raw, reason):

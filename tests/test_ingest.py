@@ -25,7 +25,7 @@ from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.embedded import EmbeddedRunner
-from tests.helpers import free_port, metric_value, read_jsonl, scrape, wait_for
+from tests.helpers import free_port, metric_value, popen_child, read_jsonl, scrape, wait_for
 from tests.test_demo_e2e import start_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,7 +235,7 @@ def require_rtsp_server() -> None:
 
 def start_rtsp(port: int, clip: Path, log: Path) -> subprocess.Popen:
     serve = ROOT / "tests" / "support" / "rtsp" / "serve.py"
-    proc = subprocess.Popen(["/usr/bin/python3", str(serve),
+    proc = popen_child(["/usr/bin/python3", str(serve),
                              "--port", str(port), "--path", "/cam1", "--file", str(clip),
                              "--user", "admin", "--password", "s3cret-pw"],
                             stdout=log.open("a"), stderr=subprocess.STDOUT)

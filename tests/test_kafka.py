@@ -26,7 +26,7 @@ from crowdwatch.ingest.sim import SimParams, gate_zone_config
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.partitioning import CoPartitioner, partition_of
-from tests.helpers import free_port, metric_value, read_jsonl, wait_for
+from tests.helpers import free_port, metric_value, popen_child, read_jsonl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
@@ -112,7 +112,7 @@ class Worker:
         self.port = free_port()
         self.jsonl = workdir / f"{name}.jsonl"
         self.log = (workdir / f"{name}.log").open("a")
-        self.proc = subprocess.Popen(
+        self.proc = popen_child(
             [sys.executable, "-m", "crowdwatch.cli", "worker", "--config", str(config_path),
              "--alerts-jsonl", str(self.jsonl), "--metrics-port", str(self.port)],
             cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
@@ -312,7 +312,7 @@ def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
     prefix, path, _config, _ = setup(tmp_path, broker, ZONES[:3], samples=1)
     worker = start_and_wait(path, tmp_path, "w1")
     ingest_log = (tmp_path / "ingest.log").open("a")
-    ingest = subprocess.Popen(
+    ingest = popen_child(
         [sys.executable, "-m", "crowdwatch.cli", "ingest", "--config", str(path),
          "--duration", "24", "--metrics-port", "0"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=ingest_log, text=True)
@@ -378,7 +378,7 @@ def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tm
     path.write_text(json.dumps(data))
     worker = start_and_wait(path, tmp_path, "w1")
     env = {**os.environ, "TEST_SENSOR_TOKEN": "tok"}
-    ingest = subprocess.Popen([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
+    ingest = popen_child([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
                                str(path), "--duration", "60"], env=env, cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.helpers import free_port, metric_value, read_jsonl, wait_for
+from tests.helpers import free_port, metric_value, popen_child, read_jsonl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MOSQUITTO = ROOT / "deploy" / "mosquitto" / "local.sh"
@@ -77,7 +77,7 @@ def test_http_and_mqtt_readings_reach_the_rules_and_bad_ones_the_dead_letter_fil
     config = write_config(tmp_path, mosquitto, http_port, metrics_port)
     env = {**os.environ, "TEST_SENSOR_TOKEN": TOKEN, "TEST_MQTT_USER": MQTT_USER,
            "TEST_MQTT_PASSWORD": MQTT_PASSWORD}
-    proc = subprocess.Popen([sys.executable, "-m", "crowdwatch.cli", "run", "--config",
+    proc = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config",
                              str(config), "--duration", "90"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

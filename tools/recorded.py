@@ -40,7 +40,7 @@ class RecordedFeed:
         self.config = config
         self.reject = reject
         self.parser = SensorMessageParser(config.sensors.model_copy(
-            update={"max_future": float("inf")}))  # recorded data is in the past by design
+            update={"max_future": float("inf"), "max_past": float("inf")}))  # recorded: any age
         self.skipped_columns: list[str] = []
         self.repaired: list[str] = []  # rows whose date label contradicted the sequence
         if not self.path.is_file():

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from crowdwatch.errors import ConfigError
 from crowdwatch.events import Alert, event_to_json, iso
 from crowdwatch.metrics import Metrics
 
@@ -51,8 +52,12 @@ class JsonlSink:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"alerts.jsonl: cannot write {self.path}: "
+                              f"{exc.strerror or exc}") from None
         self._lock = threading.Lock()
 
     def send(self, alert: Alert) -> None:
@@ -61,7 +66,8 @@ class JsonlSink:
             self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            self._file.close()
 
 
 class QueuedSink:
@@ -148,5 +154,11 @@ class Dispatcher:
             self.metrics.alerts_sent.labels(sink=sink.name, outcome=outcome).inc()
 
     def close(self) -> None:
+        """Close every sink, even when one fails (a full disk must not leave the others
+        unflushed)."""
         for sink in self.sinks:
-            sink.close()
+            try:
+                sink.close()
+            except Exception as exc:
+                log.error("closing alert sink %s failed: %s", sink.name, exc,
+                          extra={"sink": sink.name})

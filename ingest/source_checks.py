@@ -1,0 +1,42 @@
+"""What `config check` (and every start) asks of a site beyond its schema: that each
+camera's source can be opened as written and every file it names exists.
+
+A camera whose simulated scene has impossible parameters, or whose video, mask or model
+file is missing, would otherwise crash-loop after a clean start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crowdwatch.config import CrowdwatchConfig, Loc
+from crowdwatch.errors import ConfigError
+from crowdwatch.ingest.sim import SimParams
+
+
+def _missing(path: str) -> str | None:
+    return None if Path(path).is_file() else f"file not found: {path}"
+
+
+def source_problems(config: CrowdwatchConfig) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    for ci, cam in enumerate(config.cameras):
+        where: Loc = ("cameras", ci)
+        if cam.url.startswith("sim://"):
+            try:
+                SimParams.from_url(cam.url)
+            except ConfigError as exc:
+                found.append(((*where, "url"), str(exc)))
+        elif "://" not in cam.url or cam.url.startswith("file://"):
+            path = cam.url.removeprefix("file://")
+            if "%" not in path and (problem := _missing(path)):
+                found.append(((*where, "url"), problem))
+        model = getattr(cam.detector, "model", None)
+        if model and (problem := _missing(model)):
+            found.append(((*where, "detector", "model"), problem))
+        for zi, zone in enumerate(cam.zones):
+            for name in ("mask", "perspective"):
+                path = getattr(zone, name)
+                if path and (problem := _missing(path)):
+                    found.append(((*where, "zones", zi, name), problem))
+    return found

@@ -1,0 +1,223 @@
+"""Hostile and unlucky input: every listener survives every message, timestamps are
+bounded, config check refuses what would crash later, and the process stops on SIGINT
+even when started with it ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from crowdwatch.config import CrowdwatchConfig, SensorsConfig
+from crowdwatch.deadletter import DeadLetterFile
+from crowdwatch.events import EventError, SensorEvent
+from crowdwatch.ingest.sensor_http import HttpSensorEndpoint
+from crowdwatch.ingest.sensor_messages import SensorMessageParser
+from crowdwatch.ingest.sensor_mqtt import MqttSensorListener
+from crowdwatch.metrics import Metrics
+from crowdwatch.streams.alerting.sinks import Dispatcher, JsonlSink
+from crowdwatch.streams.rules.engine import RuleEngine
+from tests.helpers import free_port, popen_child, read_jsonl, wait_for
+from tests.test_sensor_ingest import MQTT_PASSWORD, MQTT_USER, mosquitto  # noqa: F401
+
+HUGE_INT = b'{"sensor_id": "door-a", "value": ' + b"9" * 400 + b"}"
+DEEP = b"[" * 10000 + b"]" * 10000
+
+
+def sensors(**extra) -> SensorsConfig:
+    return SensorsConfig.model_validate({
+        "zones": [{"id": "square"}],
+        "devices": [{"id": "door-a", "zone": "square"}], **extra})
+
+
+def test_mqtt_listener_survives_hostile_messages(tmp_path, mosquitto):  # noqa: F811
+    got: list[SensorEvent] = []
+    metrics = Metrics()
+    dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
+    cfg = sensors(mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "hostile/+",
+                        "username_env": "HOSTILE_MQTT_USER",
+                        "password_env": "HOSTILE_MQTT_PASSWORD"})
+    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
+    assert cfg.mqtt is not None
+    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), got.append, dead.reject,
+                                  "test")
+    listener.start()
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hostile-publisher")
+    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
+    publisher.connect("127.0.0.1", mosquitto)
+    publisher.loop_start()
+    try:
+        wait_for(lambda: listener.connected, 10, "the listener to connect")
+        time.sleep(0.5)
+        for payload in (HUGE_INT, DEEP, b'{"value": 1e999}', b'{"value": 5, "ts": -1e300}',
+                        b'{"value": 5, "ts": 1}'):
+            publisher.publish("hostile/door-a", payload, qos=1).wait_for_publish(5)
+        publisher.publish("hostile/door-a", b'{"value": 7}', qos=1).wait_for_publish(5)
+        wait_for(lambda: got, 10, "the good reading after the hostile ones")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        listener.stop()
+        dead.close()
+    assert [e.value for e in got] == [7.0]
+    reasons = [d["reason"] for d in read_jsonl(tmp_path / "dead.jsonl")]
+    assert reasons == ["bad_json", "too_deep", "bad_field", "bad_ts", "bad_ts"]
+
+
+def _post(port: int, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/sensors", data=body,
+                                     method="POST", headers={"Authorization": "Bearer tok"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_http_answers_every_hostile_body_even_with_a_read_only_dead_letter_file(tmp_path):
+    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
+    cfg = sensors(http={"host": "127.0.0.1", "port": free_port(),
+                        "token_env": "HOSTILE_HTTP_TOKEN", "max_body_bytes": 65536})
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    metrics = Metrics()
+    dead = DeadLetterFile(locked / "sub" / "dead.jsonl", metrics)
+    got: list[SensorEvent] = []
+    assert cfg.http is not None
+    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
+    endpoint.start()
+    try:
+        assert _post(endpoint.port, HUGE_INT) == (400, {"error": "bad_json", "detail": (
+            "an integer of 400 digits (at most 18)")})
+        status, reply = _post(endpoint.port, DEEP)
+        assert status == 400 and reply["error"] == "too_deep"
+        status, reply = _post(endpoint.port, b'[{"sensor_id": "door-a", "value": 3}]')
+        assert status == 200 and reply["accepted"] == 1
+    finally:
+        endpoint.stop()
+        locked.chmod(0o700)
+    if os.geteuid() != 0:  # root writes anywhere: the write error needs a real user
+        assert metrics.value("crowdwatch_deadletter_write_errors_total") == 2
+    assert metrics.value("crowdwatch_deadletter_total", {"reason": "too_deep"}) == 1
+    assert [e.value for e in got] == [3.0]
+
+
+def test_a_reading_stamped_ahead_never_suppresses_the_true_ones_after_it():
+    parser = SensorMessageParser(sensors(max_future=300, max_past=600))
+    now = 1_800_000_000.0
+    ahead = parser.reading({"sensor_id": "door-a", "value": 2, "ts": now + 290}, now=now)
+    assert ahead.ts == now  # tolerated skew, never trusted ahead of the receive clock
+    with pytest.raises(EventError) as err:
+        parser.reading({"sensor_id": "door-a", "value": 2, "ts": now + 301}, now=now)
+    assert err.value.reason == "future_ts"
+    with pytest.raises(EventError) as err:
+        parser.reading({"sensor_id": "door-a", "value": 2, "ts": now - 601}, now=now)
+    assert err.value.reason == "stale_ts"
+    config = CrowdwatchConfig.model_validate({
+        "sensors": {"zones": [{"id": "square"}],
+                    "devices": [{"id": "door-a", "zone": "square"}]},
+        "rules": [{"kind": "count", "zone": "square", "warn": 100, "for": 0, "window": 1,
+                   "statistic": "max"}]})
+    engine = RuleEngine(config, start_ts=now)
+    engine.handle(ahead)
+    fired = [a for i in range(1, 60) for a in engine.handle(
+        parser.reading({"sensor_id": "door-a", "value": 500}, now=now + i))]
+    assert [a.state for a in fired] == ["firing"] and fired[0].starts_at == now + 1
+
+
+def _check(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    return subprocess.run([sys.executable, "-m", "crowdwatch.cli", "config", "check",
+                           str(path)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60)
+
+
+CAMERA = "  - {id: c1, url: 'sim://steady', zones: [{id: a, polygon: [[0,0],[90,0],[90,90]]}]}\n"
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("cameras:\n  - {id: c1, url: 'sim://steady', zones: [{id: a, polygon: "
+     "[[0,0],[90,90],[90,0],[0,90]]}]}\n", 2, "edges 0-1 and 2-3 cross"),
+    ("cameras:\n  - {id: c1, url: 'sim://steady', zones: [{id: a, polygon: [[0,0],[90,0],"
+     "[90,90]], ground: {image: [[0,0],[5,5],[9,9],[0,9]], world_m: [[0,0],[1,0],[1,1],[0,1]]}}"
+     "]}\n", 2, "three of the four points lie on a line"),
+    ("cameras:\n  - {id: c1, url: 'sim://steady', zones: [{id: a, mask: nowhere.png}]}\n", 2,
+     "file not found: nowhere.png"),
+    ("cameras:\n  - {id: c1, url: missing.mp4, zones: [{id: a, polygon: [[0,0],[9,0],[9,9]]}]}\n",
+     2, "file not found: missing.mp4"),
+    ("cameras:\n  - {id: c1, url: 'sim://school-gate?people=-4', zones: [{id: a, polygon: "
+     "[[0,0],[9,0],[9,9]]}]}\n", 2, "sim scene out of range"),
+    ("cameras:\n" + CAMERA + "rules: [{kind: count, zone: a, warn: 5}]\nrules: []\n", 4,
+     "key given twice (also on line 3)"),
+    ("cameras:\n" + CAMERA + "metrics: {port: true}\n", 3, "metrics.port: Input should be a "
+     "valid integer"),
+    ("cameras:\n" + CAMERA + "metrics: {port: 9300}\nsensors: {http: {port: 9300}}\n", 4,
+     "port 9300 is also metrics.port"),
+    ("cameras:\n" + CAMERA + "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+        f"x{i + 1}: &a{i + 1} [" + ", ".join([f"*a{i}"] * 8) + "]\n" for i in range(8)),
+     8, "expands to more than 200000 values through aliases"),
+])
+def test_config_check_refuses_what_would_fail_later(tmp_path, text, line, message):
+    done = _check(tmp_path, text)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"line {line}:" in done.stderr and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_read_only_alert_file_is_a_clear_error_and_a_failing_sink_closes_the_rest(tmp_path):
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    (locked / "alerts.jsonl").write_text("")
+    (locked / "alerts.jsonl").chmod(0o400)
+    site = tmp_path / "site.yaml"
+    site.write_text("cameras:\n" + CAMERA + f"alerts: {{jsonl: {{path: '{locked}/alerts.jsonl'}}}}\n"
+                    "metrics: {port: 0}\n")
+    if os.geteuid() != 0:
+        done = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "run", "--config",
+                               str(site), "--duration", "1"], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2 and "cannot write" in done.stderr
+        assert "Traceback" not in done.stderr
+
+    class Broken:
+        name = "broken"
+
+        def send(self, alert: object) -> None:
+            pass
+
+        def close(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    good = JsonlSink(tmp_path / "alerts.jsonl")
+    Dispatcher([Broken(), good], Metrics()).close()  # type: ignore[list-item]
+    assert good._file.closed
+
+
+def test_run_stops_on_sigint_even_when_started_with_it_ignored(tmp_path):
+    proc = popen_child([sys.executable, "-c", (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "from crowdwatch.cli.main import main; sys.exit(main(['run', '--metrics-port', '0', "
+        "'--duration', '120']))")], cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)
+        assert proc.poll() is None
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        assert proc.returncode == 0 and time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "SIGINT received; stopping cleanly" in proc.stderr.read()
