@@ -363,6 +363,14 @@ class HttpSensorConfig(_Strict):
                            "the bearer token clients must send (requests without it get 401).")
     max_body_bytes: int = Field(65536, ge=256, description="Larger bodies get 413.")
     max_items: int = Field(1000, ge=1, description="Readings per request, at most.")
+    request_timeout: Seconds = Field(10.0, gt=0, description="A client must send a whole "
+                                     "request (headers and body) within this, or is cut off.")
+    idle_timeout: Seconds = Field(5.0, gt=0, description="A kept-alive connection idle this "
+                                  "long is closed.")
+    max_connections: int = Field(100, ge=1, le=10000, description="Connections served at "
+                                 "once; beyond it requests get 503.")
+    workers: int = Field(4, ge=1, le=64, description="Threads that validate and hand on "
+                         "readings (bounded: a flood queues, it never spawns threads).")
 
 
 class SensorsConfig(_Strict):

@@ -4,8 +4,10 @@
 readings. Answers: 200 ``{"accepted": n, "rejected": [{"index", "reason", "detail"}]}``
 (bad items are dead-lettered, good ones kept), 400 for a body that is not JSON, 401
 without the right token, 404/405 elsewhere, 411 without Content-Length, 413 for a body
-over the limit or too many items. The server runs on its own threads: a slow client
-never holds up the cameras or the rules.
+over the limit or too many items, 503 beyond ``max_connections``. It runs on
+:class:`HttpServer` (uvicorn with a request deadline, an idle timeout and a connection
+cap); validation runs on a bounded pool of ``workers`` threads, so a flood queues
+instead of spawning threads, and a slow client never holds up the cameras or the rules.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ import hmac
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from crowdwatch.config import HttpSensorConfig
 from crowdwatch.errors import ConfigError
 from crowdwatch.events import EventError, SensorEvent
+from crowdwatch.ingest.http_server import HttpServer
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
 from crowdwatch.ingest.sensor_mqtt import Reject
 
@@ -40,19 +47,23 @@ class HttpSensorEndpoint:
         self.emit = emit
         self.reject = reject
         self._expected = f"Bearer {token}".encode()
-        self.server = ThreadingHTTPServer((cfg.host, cfg.port), self._handler_class())
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="sensor-http",
-                                        daemon=True)
+        self._limiter: anyio.CapacityLimiter | None = None
+        app = Starlette(routes=[Route(cfg.path, self._post, methods=["POST"]),
+                                Route("/healthz", self._healthz, methods=["GET"])])
+        self.http = HttpServer(app, cfg.host, cfg.port, request_timeout=cfg.request_timeout,
+                               idle_timeout=cfg.idle_timeout,
+                               max_connections=cfg.max_connections, name="sensor-http")
+        self.port = self.http.port
 
     def start(self) -> None:
-        self._thread.start()
+        self.http.start()
         log.info("sensor endpoint on http://%s:%d%s", self.cfg.host, self.port, self.cfg.path)
 
+    def alive(self) -> bool:
+        return self.http.alive()
+
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
     def authorised(self, header: str | None) -> bool:
         return header is not None and hmac.compare_digest(header.encode(), self._expected)
@@ -90,55 +101,36 @@ class HttpSensorEndpoint:
             accepted += 1
         return 200, {"accepted": accepted, "rejected": rejected}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        endpoint = self
+    async def _healthz(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "crowdwatch-sensors/1"
-
-            def _reply(self, status: int, body: dict, headers: dict | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    self._reply(200, {"status": "ok"})
-                else:
-                    self._reply(405 if self.path == endpoint.cfg.path else 404,
-                                {"error": "POST readings to " + endpoint.cfg.path})
-
-            def do_POST(self) -> None:
-                if self.path != endpoint.cfg.path:
-                    self._reply(404, {"error": "not found"})
-                    return
-                if not endpoint.authorised(self.headers.get("Authorization")):
-                    endpoint.reject(f"http:{self.client_address[0]}", "unauthorised",
-                                    "missing or wrong bearer token", None)
-                    self._reply(401, {"error": "unauthorised"},
+    async def _post(self, request: Request) -> JSONResponse:
+        source = f"http:{request.client.host if request.client else 'unknown'}"
+        if not self.authorised(request.headers.get("authorization")):
+            self.reject(source, "unauthorised", "missing or wrong bearer token", None)
+            return JSONResponse({"error": "unauthorised"}, 401,
                                 {"WWW-Authenticate": 'Bearer realm="crowdwatch"'})
-                    return
-                length = self.headers.get("Content-Length")
-                if length is None or not length.isdigit():
-                    self._reply(411, {"error": "Content-Length required"})
-                    return
-                if int(length) > endpoint.cfg.max_body_bytes:
-                    endpoint.reject(f"http:{self.client_address[0]}", "oversized",
-                                    f"{length} bytes > {endpoint.cfg.max_body_bytes}", None)
-                    self.close_connection = True  # the body is never read
-                    self._reply(413, {"error": "oversized",
-                                      "max_body_bytes": endpoint.cfg.max_body_bytes})
-                    return
-                body = self.rfile.read(int(length))
-                status, reply = endpoint.accept(body, f"http:{self.client_address[0]}")
-                self._reply(status, reply)
-
-            def log_message(self, fmt: str, *args: object) -> None:
-                log.debug("sensor endpoint: " + fmt, *args)
-
-        return Handler
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            return JSONResponse({"error": "Content-Length required"}, 411)
+        limit = self.cfg.max_body_bytes
+        if int(length) > limit:
+            self.reject(source, "oversized", f"{length} bytes > {limit}", None)
+            return JSONResponse({"error": "oversized", "max_body_bytes": limit}, 413,
+                                {"Connection": "close"})  # the body is never read
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    self.reject(source, "oversized", f"more than {limit} bytes", None)
+                    return JSONResponse({"error": "oversized", "max_body_bytes": limit}, 413,
+                                        {"Connection": "close"})
+        except ClientDisconnect:
+            log.info("%s went away before sending its body", source, extra={"source": source})
+            return JSONResponse({"error": "client disconnected"}, 400)
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.cfg.workers)
+        status, reply = await anyio.to_thread.run_sync(self.accept, bytes(body), source,
+                                                       limiter=self._limiter)
+        return JSONResponse(reply, status)
