@@ -71,6 +71,16 @@ class Metrics:
         self.deadletter_total = Counter(
             "crowdwatch_deadletter", "Messages rejected to the dead-letter sink.", ["reason"],
             registry=r)
+        self.listener_up = Gauge(
+            "crowdwatch_listener_up", "1 while a sensor listener runs (MQTT: and is connected "
+            "to its broker).", ["listener"], registry=r)
+        self.listener_restarts = Counter(
+            "crowdwatch_listener_restarts", "Sensor listeners started again after dying.",
+            ["listener"], registry=r)
+        self.mqtt_broker_dropped = Gauge(
+            "crowdwatch_mqtt_broker_dropped_messages", "Messages the MQTT broker says it "
+            "dropped since it started ($SYS; e.g. queues full in a burst): a gap between "
+            "what sensors sent and what arrived.", registry=r)
         self.deadletter_write_errors = Counter(
             "crowdwatch_deadletter_write_errors", "Rejections the dead-letter file could not "
             "keep (read-only or full disk); they are still counted and logged.", registry=r)

@@ -98,6 +98,10 @@ class HttpServer:
         except Exception:
             log.exception("%s stopped unexpectedly", self.name)
 
+    @property
+    def started_once(self) -> bool:
+        return self._thread.ident is not None
+
     def start(self, wait: float = 5.0) -> None:
         self._thread.start()
         deadline = time.monotonic() + wait

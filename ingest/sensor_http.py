@@ -48,19 +48,30 @@ class HttpSensorEndpoint:
         self.reject = reject
         self._expected = f"Bearer {token}".encode()
         self._limiter: anyio.CapacityLimiter | None = None
-        app = Starlette(routes=[Route(cfg.path, self._post, methods=["POST"]),
-                                Route("/healthz", self._healthz, methods=["GET"])])
-        self.http = HttpServer(app, cfg.host, cfg.port, request_timeout=cfg.request_timeout,
-                               idle_timeout=cfg.idle_timeout,
-                               max_connections=cfg.max_connections, name="sensor-http")
+        self.name = "http"
+        self.app = Starlette(routes=[Route(cfg.path, self._post, methods=["POST"]),
+                                     Route("/healthz", self._healthz, methods=["GET"])])
+        self.http = self._server(cfg.port)
         self.port = self.http.port
 
+    def _server(self, port: int) -> HttpServer:
+        cfg = self.cfg
+        return HttpServer(self.app, cfg.host, port, request_timeout=cfg.request_timeout,
+                          idle_timeout=cfg.idle_timeout, max_connections=cfg.max_connections,
+                          name="sensor-http")
+
     def start(self) -> None:
+        if self.http.started_once:  # a restart: the old server's socket is gone
+            self.http.stop()
+            self.http = self._server(self.port)
         self.http.start()
         log.info("sensor endpoint on http://%s:%d%s", self.cfg.host, self.port, self.cfg.path)
 
     def alive(self) -> bool:
         return self.http.alive()
+
+    def up(self) -> bool:
+        return self.alive()
 
     def stop(self) -> None:
         self.http.stop()

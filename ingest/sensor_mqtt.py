@@ -1,7 +1,11 @@
 """MQTT sensor ingest: subscribe, validate each message, hand good readings on.
 
-paho-mqtt runs its network loop on its own thread and reconnects with backoff by
-itself; a malformed message goes to the dead-letter sink and never stops the loop.
+paho-mqtt's network loop runs on a thread of ours and reconnects with backoff by
+itself; a malformed message goes to the dead-letter sink and never stops the loop, and
+should the loop die anyway, the listener supervisor starts it again. The broker's own
+count of messages it dropped (``$SYS/broker/publish/messages/dropped``, e.g. queues
+overflowing in a burst) is exported, so a gap between what sensors sent and what
+arrived shows.
 The client subscribes again on every (re)connect, so a broker restart loses only what
 was published while it was down (QoS 1 with a persistent session keeps even that
 when the broker persists sessions).
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -20,8 +25,10 @@ from crowdwatch.config import MqttSensorConfig
 from crowdwatch.errors import ConfigError
 from crowdwatch.events import EventError, SensorEvent
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
+from crowdwatch.metrics import Metrics
 
 log = logging.getLogger("crowdwatch.sensors.mqtt")
+BROKER_DROPPED = "$SYS/broker/publish/messages/dropped"
 
 Reject = Callable[[str, str, str, bytes | str | None], None]
 
@@ -40,7 +47,7 @@ def topic_sensor(pattern: str, topic: str) -> str | None:
 class MqttSensorListener:
     def __init__(self, cfg: MqttSensorConfig, parser: SensorMessageParser,
                  emit: Callable[[SensorEvent], None], reject: Reject, site: str,
-                 max_bytes: int = 65536) -> None:
+                 max_bytes: int = 65536, metrics: Metrics | None = None) -> None:
         self.cfg = cfg
         self.parser = parser
         self.emit = emit
@@ -48,6 +55,10 @@ class MqttSensorListener:
         self.max_bytes = max_bytes
         self.connected = False
         self.received = 0
+        self.name = "mqtt"
+        self.metrics = metrics
+        self._thread: threading.Thread | None = None
+        self._stopping = False
         client_id = cfg.client_id or f"crowdwatch-{site}-{os.getpid()}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
@@ -69,13 +80,32 @@ class MqttSensorListener:
 
     def start(self) -> None:
         # connect_async: a broker that is down at start-up is retried by the loop.
+        self._stopping = False
         self.client.connect_async(self.cfg.host, self.cfg.port, int(self.cfg.keepalive))
-        self.client.loop_start()
+        self._thread = threading.Thread(target=self._loop, name="sensor-mqtt", daemon=True)
+        self._thread.start()
         log.info("subscribing to %s on %s", self.cfg.topic, self.where)
 
+    def _loop(self) -> None:
+        try:
+            self.client.loop_forever(retry_first_connection=True)
+        except Exception:
+            log.exception("the MQTT network loop for %s died; the supervisor restarts it",
+                          self.where)
+        finally:
+            self.connected = False
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def up(self) -> bool:
+        return self.alive() and self.connected
+
     def stop(self) -> None:
+        self._stopping = True
         self.client.disconnect()
-        self.client.loop_stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -84,6 +114,8 @@ class MqttSensorListener:
             return
         self.connected = True
         client.subscribe(self.cfg.topic, qos=self.cfg.qos)
+        if self.metrics is not None:
+            client.subscribe(BROKER_DROPPED, qos=0)
         log.info("connected to MQTT broker %s", self.where, extra={"broker": self.where})
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -96,6 +128,9 @@ class MqttSensorListener:
         good while the process lives on."""
         source = f"mqtt:{message.topic}"
         payload = message.payload
+        if message.topic == BROKER_DROPPED:
+            self._broker_stat(payload)
+            return
         try:
             try:
                 if len(payload) > self.max_bytes:
@@ -115,3 +150,12 @@ class MqttSensorListener:
         except Exception:
             log.exception("could not hand on or dead-letter a message from %s; MQTT ingest "
                           "goes on", source)
+
+    def _broker_stat(self, payload: bytes) -> None:
+        """The broker's count of messages it dropped since it started (Mosquitto $SYS)."""
+        try:
+            dropped = int(payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return
+        if self.metrics is not None:
+            self.metrics.mqtt_broker_dropped.set(dropped)

@@ -25,6 +25,7 @@ from crowdwatch.events import EventError, SensorEvent
 from crowdwatch.ingest.sensor_http import HttpSensorEndpoint
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
 from crowdwatch.ingest.sensor_mqtt import MqttSensorListener
+from crowdwatch.ingest.sensors import ListenerSupervisor
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher, JsonlSink
 from crowdwatch.streams.rules.engine import RuleEngine
@@ -264,3 +265,102 @@ def test_slow_clients_are_cut_off_and_hold_no_threads(tmp_path):
             s.close()
         endpoint.stop()
     assert [e.value for e in got] == [4.0]
+
+
+def test_a_dead_mqtt_loop_is_restarted_and_broker_drops_are_visible(tmp_path, mosquitto):  # noqa: F811
+    got: list[SensorEvent] = []
+    metrics = Metrics()
+    dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
+    cfg = sensors(mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "revive/+",
+                        "username_env": "HOSTILE_MQTT_USER",
+                        "password_env": "HOSTILE_MQTT_PASSWORD"})
+    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
+    assert cfg.mqtt is not None
+    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), got.append, dead.reject,
+                                  "test", metrics=metrics)
+    supervisor = ListenerSupervisor([listener], metrics)
+    original = listener.client.loop_forever
+    crashes = []
+
+    def crash_once(*args, **kwargs):
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("injected: the network loop dies")
+        return original(*args, **kwargs)
+
+    listener.client.loop_forever = crash_once  # type: ignore[method-assign]
+    listener.start()
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="revive-publisher")
+    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
+    publisher.connect("127.0.0.1", mosquitto)
+    publisher.loop_start()
+    try:
+        wait_for(lambda: not listener.alive(), 5, "the injected crash")
+        supervisor.check()
+        assert metrics.value("crowdwatch_listener_up", {"listener": "mqtt"}) == 0
+
+        def revived() -> bool:
+            supervisor.check()
+            return listener.up()
+
+        wait_for(revived, 15, "the supervisor to restart the loop")
+        assert metrics.value("crowdwatch_listener_restarts_total", {"listener": "mqtt"}) == 1
+        publisher.publish("revive/door-a", b"9", qos=1).wait_for_publish(5)
+        wait_for(lambda: got, 10, "a reading through the restarted loop")
+        # Mosquitto reports what it dropped every sys_interval (10 s) on $SYS.
+        wait_for(lambda: metrics.value("crowdwatch_mqtt_broker_dropped_messages") is not None
+                 and metrics.value("crowdwatch_mqtt_broker_dropped_messages") >= 0, 25,
+                 "the broker's dropped-message count")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        listener.stop()
+        dead.close()
+    assert [e.value for e in got] == [9.0]
+
+
+def test_an_mqtt_burst_gap_shows_as_broker_drops(tmp_path, mosquitto):  # noqa: F811
+    got: list[SensorEvent] = []
+    metrics = Metrics()
+    dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
+    cfg = sensors(accept_unknown=True,
+                  mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "burst/+", "qos": 1,
+                        "username_env": "HOSTILE_MQTT_USER",
+                        "password_env": "HOSTILE_MQTT_PASSWORD"})
+    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
+    assert cfg.mqtt is not None
+
+    def slow_emit(event: SensorEvent) -> None:  # a busy consumer: the broker's queue fills
+        got.append(event)
+        time.sleep(0.0005)
+
+    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), slow_emit, dead.reject,
+                                  "test", metrics=metrics)
+    listener.start()
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="burst-publisher")
+    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
+    publisher.max_queued_messages_set(0)
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect("127.0.0.1", mosquitto)
+    publisher.loop_start()
+    sent = 20000
+    try:
+        wait_for(lambda: listener.connected, 10, "the listener to connect")
+        wait_for(lambda: metrics.value("crowdwatch_mqtt_broker_dropped_messages") is not None,
+                 15, "the broker's first dropped-message count")
+        before = metrics.value("crowdwatch_mqtt_broker_dropped_messages") or 0.0
+        infos = [publisher.publish(f"burst/s{i % 50}", b"1", qos=1) for i in range(sent)]
+        for info in infos[-100:]:
+            info.wait_for_publish(30)
+        time.sleep(3)
+        wait_for(lambda: len(got) + (metrics.value("crowdwatch_mqtt_broker_dropped_messages")
+                                     - before) >= sent, 30,
+                 "received plus broker-dropped to account for every message sent")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        listener.stop()
+        dead.close()
+    dropped = metrics.value("crowdwatch_mqtt_broker_dropped_messages") - before
+    assert dropped > 0  # the burst did overflow the broker's queue for the listener
+    assert len(got) + dropped == sent, (len(got), dropped)  # and the metric shows the gap

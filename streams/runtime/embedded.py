@@ -17,7 +17,7 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.deadletter import DeadLetterFile
 from crowdwatch.events import CameraHealth, CountEvent, SensorEvent
 from crowdwatch.ingest.camera import CameraWorker
-from crowdwatch.ingest.sensors import sensor_listeners
+from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import Event, RuleEngine
@@ -50,7 +50,8 @@ class EmbeddedRunner:
         ]
         self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
-                                        config.kafka.max_message_bytes)
+                                        config.kafka.max_message_bytes, metrics)
+        self.supervisor = ListenerSupervisor(self.sensors, metrics)
 
     def _emit(self, event: Event) -> None:
         try:
@@ -127,6 +128,7 @@ class EmbeddedRunner:
                     self._handle(self.events.get(timeout=timeout))
                 if time.monotonic() >= next_tick:
                     self.metrics.consumer_lag.labels(stage="embedded").set(self.events.qsize())
+                    self.supervisor.check()
                     alerts = self.engine.tick(time.time())
                     for alert in alerts:
                         self.dispatcher.send(alert)

@@ -26,7 +26,7 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.deadletter import DeadLetter, note_rejection
 from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json
 from crowdwatch.ingest.camera import CameraWorker
-from crowdwatch.ingest.sensors import sensor_listeners
+from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.rules.registry import rule_series
 from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics, make_producer
@@ -139,7 +139,9 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
 
         workers = [CameraWorker(cam, emit, metrics, thread_stop, realtime=realtime)
                    for cam in config.cameras]
-        sensors = sensor_listeners(config, emit, reject, config.kafka.max_message_bytes)
+        sensors = sensor_listeners(config, emit, reject, config.kafka.max_message_bytes,
+                                   metrics)
+        supervisor = ListenerSupervisor(sensors, metrics)
         metrics.describe_config(config, rule_series(config))
         for w in workers:
             w.start()
@@ -152,6 +154,7 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
                 break
             if not sensors and not any(w.is_alive() for w in workers):
                 break
+            supervisor.check()
             await asyncio.sleep(0.2)
         for listener in sensors:
             listener.stop()
