@@ -347,7 +347,13 @@ class MqttSensorConfig(_Strict):
     port: StrictInt = Field(1883, ge=1, le=65535)
     topic: str = Field("crowdwatch/sensors/+", description="Subscription; a `+` level names "
                        "the sensor when the payload does not.")
-    qos: int = Field(1, ge=0, le=2)
+    qos: int = Field(1, ge=0, le=2, description="1: the broker keeps unacknowledged "
+                     "readings for us across a reconnect.")
+    receive_maximum: int = Field(100, ge=1, le=65535, description="QoS 1 readings the broker "
+                                 "may have in flight to us at once (MQTT 5); the rest wait in "
+                                 "its queue, and what overflows that is dropped and counted.")
+    session_expiry: Seconds = Field(3600.0, ge=0, description="How long the broker keeps our "
+                                    "subscription and queued readings while we are away.")
     client_id: str | None = Field(None, description="Default: crowdwatch-<site>-<pid>.")
     username_env: str | None = Field(None, description="Environment variable with the user.")
     password_env: str | None = Field(None, description="Environment variable with the password.")
@@ -367,8 +373,9 @@ class HttpSensorConfig(_Strict):
                                      "request (headers and body) within this, or is cut off.")
     idle_timeout: Seconds = Field(5.0, gt=0, description="A kept-alive connection idle this "
                                   "long is closed.")
-    max_connections: int = Field(100, ge=1, le=10000, description="Connections served at "
-                                 "once; beyond it requests get 503.")
+    max_connections: int = Field(512, ge=1, le=10000, description="Connections served at "
+                                 "once (each costs a socket, not a thread); beyond it requests "
+                                 "get 503.")
     workers: int = Field(4, ge=1, le=64, description="Threads that validate and hand on "
                          "readings (bounded: a flood queues, it never spawns threads).")
 
@@ -498,7 +505,8 @@ class ConfigFileError(ConfigError):
 
 
 Check = Callable[["CrowdwatchConfig"], list[tuple[Loc, str]]]
-MAX_YAML_NODES = 200_000  # what aliases may expand to; a real site is far below
+MAX_ALIAS_EXPANSION = 100_000  # values aliases may add to a file's own; a real site adds few
+MAX_CONFIG_BYTES = 32 * 1024 * 1024  # a 10,000-camera site is about 2 MB
 
 
 def load_config(path: str | Path, checks: Sequence[Check] = ()) -> CrowdwatchConfig:
@@ -506,10 +514,23 @@ def load_config(path: str | Path, checks: Sequence[Check] = ()) -> CrowdwatchCon
     that do not open, files that are missing), reported with their lines like the rest."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigFileError(str(path), [Problem("", None, f"{size} bytes: larger than "
+                                                      f"the {MAX_CONFIG_BYTES}-byte limit")])
+        raw = path.read_bytes()
     except OSError as exc:
         problem = Problem("", None, f"cannot read: {exc.strerror}")
         raise ConfigFileError(str(path), [problem]) from None
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ConfigFileError(str(path), [Problem("", None, f"a binary file (NUL byte at offset "
+                                                  f"{nul}), not YAML")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(str(path), [Problem("", None, f"not UTF-8 text (byte offset "
+                                                  f"{exc.start})")]) from None
     return parse_config(text, str(path), checks)
 
 
@@ -531,7 +552,9 @@ def parse_config(text: str, source: str = "<config>",
             loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
+        position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+        line = (mark.line + 1 if mark else
+                text[:position].count("\n") + 1 if isinstance(position, int) else 1)
         raise ConfigFileError(source, [Problem("", line, f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         raise ConfigFileError(source, [Problem("", 1, "expected a mapping at the top level")])
@@ -585,10 +608,10 @@ def _shape_problems(root: yaml.Node | None) -> list[Problem]:
             kids = list(node.value)
         if children_done:
             sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
-            if sizes[id(node)] > MAX_YAML_NODES:
-                return [Problem("", node.start_mark.line + 1, f"expands to more than "
-                                f"{MAX_YAML_NODES} values through aliases; write it out or "
-                                "use fewer nested aliases")]
+            if sizes[id(node)] - len(sizes) > MAX_ALIAS_EXPANSION:
+                return [Problem("", node.start_mark.line + 1, f"aliases expand it by more "
+                                f"than {MAX_ALIAS_EXPANSION} values; write it out or use "
+                                "fewer nested aliases")]
             continue
         stack.append((node, True))
         stack.extend((k, False) for k in kids if id(k) not in sizes)

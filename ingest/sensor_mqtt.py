@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from crowdwatch.config import MqttSensorConfig
 from crowdwatch.errors import ConfigError
@@ -60,8 +62,13 @@ class MqttSensorListener:
         self._thread: threading.Thread | None = None
         self._stopping = False
         client_id = cfg.client_id or f"crowdwatch-{site}-{os.getpid()}"
+        # MQTT 5: a receive maximum bounds what the broker pushes at us at once, and the
+        # session (subscription and queued QoS 1 readings) outlives a reconnect.
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=False)
+                                  protocol=mqtt.MQTTv5)
+        self._connect_properties = Properties(PacketTypes.CONNECT)
+        self._connect_properties.ReceiveMaximum = cfg.receive_maximum
+        self._connect_properties.SessionExpiryInterval = int(cfg.session_expiry)
         user = os.environ.get(cfg.username_env) if cfg.username_env else None
         password = os.environ.get(cfg.password_env) if cfg.password_env else None
         if cfg.username_env and not user:
@@ -81,7 +88,8 @@ class MqttSensorListener:
     def start(self) -> None:
         # connect_async: a broker that is down at start-up is retried by the loop.
         self._stopping = False
-        self.client.connect_async(self.cfg.host, self.cfg.port, int(self.cfg.keepalive))
+        self.client.connect_async(self.cfg.host, self.cfg.port, int(self.cfg.keepalive),
+                                  clean_start=False, properties=self._connect_properties)
         self._thread = threading.Thread(target=self._loop, name="sensor-mqtt", daemon=True)
         self._thread.start()
         log.info("subscribing to %s on %s", self.cfg.topic, self.where)

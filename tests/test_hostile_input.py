@@ -166,7 +166,7 @@ CAMERA = "  - {id: c1, url: 'sim://steady', zones: [{id: a, polygon: [[0,0],[90,
      "port 9300 is also metrics.port"),
     ("cameras:\n" + CAMERA + "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
         f"x{i + 1}: &a{i + 1} [" + ", ".join([f"*a{i}"] * 8) + "]\n" for i in range(8)),
-     8, "expands to more than 200000 values through aliases"),
+     8, "aliases expand it by more than 100000 values"),
 ])
 def test_config_check_refuses_what_would_fail_later(tmp_path, text, line, message):
     done = _check(tmp_path, text)
@@ -364,3 +364,43 @@ def test_an_mqtt_burst_gap_shows_as_broker_drops(tmp_path, mosquitto):  # noqa: 
     dropped = metrics.value("crowdwatch_mqtt_broker_dropped_messages") - before
     assert dropped > 0  # the burst did overflow the broker's queue for the listener
     assert len(got) + dropped == sent, (len(got), dropped)  # and the metric shows the gap
+
+
+def test_an_unwritable_dead_letter_path_stops_the_start_with_its_name(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    site = tmp_path / "site.yaml"
+    site.write_text("cameras:\n" + CAMERA + f"deadletter: {{path: '{blocker}/dead.jsonl'}}\n"
+                    "metrics: {port: 0}\n")
+    done = subprocess.run([sys.executable, "-m", "crowdwatch.cli", "run", "--config",
+                           str(site), "--duration", "1"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"deadletter.path: cannot write {blocker}/dead.jsonl" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_200_slow_clients_hold_few_threads_and_good_readings_still_get_in(tmp_path):
+    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
+    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN"})
+    got: list[SensorEvent] = []
+    dead = DeadLetterFile(tmp_path / "dead.jsonl", Metrics())
+    assert cfg.http is not None
+    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
+    endpoint.start()
+    slow = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", endpoint.port), timeout=5)
+            s.sendall(b"POST /v1/sensors HTTP/1.1\r\nHost: x\r\nContent-Le")
+            slow.append(s)
+        time.sleep(0.5)
+        assert threading.active_count() <= 64
+        started = time.monotonic()
+        status, reply = _post(endpoint.port, b'{"sensor_id": "door-a", "value": 6}')
+        assert status == 200 and reply["accepted"] == 1
+        assert time.monotonic() - started < 1.0
+    finally:
+        for s in slow:
+            s.close()
+        endpoint.stop()

@@ -28,6 +28,12 @@ start() {
     # user, which cannot read a password file in a private temp folder.
     echo "user $(id -un)"
     echo "persistence false"
+    # Queue limits a site would use: per client, QoS 1 messages waiting beyond its receive
+    # maximum; a burst past them is dropped by the broker and shows in crowdwatch's
+    # crowdwatch_mqtt_broker_dropped_messages (from \$SYS, published every 10 s).
+    echo "max_queued_messages ${CROWDWATCH_MQTT_MAX_QUEUED:-10000}"
+    echo "max_inflight_messages 100"
+    echo "sys_interval 10"
     echo "log_dest stderr"
     echo "log_type error"
     echo "log_type warning"

@@ -49,6 +49,7 @@ class EmbeddedRunner:
             for cam in config.cameras
         ]
         self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
+        self.deadletter.check_writable()
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
                                         config.kafka.max_message_bytes, metrics)
         self.supervisor = ListenerSupervisor(self.sensors, metrics)
