@@ -269,7 +269,7 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
     prefix, path, _config, events = setup(tmp_path, broker, ZONES[:1], samples=20)
     worker = start_and_wait(path, tmp_path, "w1")
     bad = [(b"gate-a", b"{not json"), (b"gate-a", json.dumps({"v": 9, "type": "count"}).encode()),
-           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1,'
+           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1764000000,'
                        b'"count":-5}')),
            (b"gate-a", b"x" * 20000)]
     good = keyed(_config, events[:5])
