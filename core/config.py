@@ -425,6 +425,11 @@ class KafkaConfig(_Strict):
     group: str = Field("crowdwatch-worker", description="Consumer group of the workers.")
     max_batch: int = Field(5000, ge=1, le=100000, description="Records a worker evaluates "
                            "per transaction (state and offsets are committed per batch).")
+    max_past: Seconds = Field(7 * 86400.0, gt=0, description="Events captured longer ago "
+                              "than this are dead-lettered (stale_ts) by the worker; long "
+                              "enough to catch up after an outage.")
+    max_future: Seconds = Field(300.0, ge=0, description="Events stamped further ahead of the "
+                                "worker's clock are dead-lettered (future_ts).")
     session_timeout: Seconds = Field(
         10.0, ge=6, description="A worker silent this long is presumed dead and its zones "
         "move to the others (shorter: faster failover; too short: needless rebalances).")

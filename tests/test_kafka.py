@@ -30,6 +30,7 @@ from tests.helpers import free_port, metric_value, popen_child, read_jsonl, wait
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
+RECORDED_AT = float(int(time.time()) // 3600 * 3600 - 3600)
 ZONES = ["gate-a", "gate-b", "gate-c", "gate-d", "gate-e", "gate-f"]
 
 
@@ -66,7 +67,8 @@ def record(config: CrowdwatchConfig, samples: int) -> list[CountEvent]:
     """A recorded event stream: each sim camera through its real pipeline, interleaved."""
     per_cam = []
     for cam in config.cameras:
-        source = SimSource(cam.url, cam.sample_hz, realtime=False, start_ts=1_764_000_000.0)
+        # Recent capture times: the worker dead-letters events older than kafka.max_past.
+        source = SimSource(cam.url, cam.sample_hz, realtime=False, start_ts=RECORDED_AT)
         pipeline = CameraPipeline(cam)
         per_cam.append([e for _ in range(samples) for e in pipeline.process(source.read())])
     return sorted((e for evs in per_cam for e in evs), key=lambda e: (e.ts, e.zone_id))
@@ -269,8 +271,10 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
     prefix, path, _config, events = setup(tmp_path, broker, ZONES[:1], samples=20)
     worker = start_and_wait(path, tmp_path, "w1")
     bad = [(b"gate-a", b"{not json"), (b"gate-a", json.dumps({"v": 9, "type": "count"}).encode()),
-           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":1764000000,'
-                       b'"count":-5}')),
+           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":%d,'
+                       b'"count":-5}' % int(RECORDED_AT))),
+           (b"gate-a", (b'{"v":1,"type":"count","camera_id":"c","zone_id":"gate-a","ts":%d,'
+                       b'"count":5}' % int(RECORDED_AT - 30 * 86400))),
            (b"gate-a", b"x" * 20000)]
     good = keyed(_config, events[:5])
     try:
@@ -278,11 +282,12 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
         wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") >= 5, 60,
                  "the good events after the bad ones")
         reasons = {r: worker.metric("crowdwatch_deadletter_total", reason=r)
-                   for r in ("bad_json", "bad_version", "bad_field", "oversized")}
+                   for r in ("bad_json", "bad_version", "bad_field", "stale_ts", "oversized")}
         lag = worker.metric("crowdwatch_consumer_lag_events", stage="worker")
     finally:
         worker.stop()
-    assert reasons == {"bad_json": 1, "bad_version": 1, "bad_field": 1, "oversized": 1}
+    assert reasons == {"bad_json": 1, "bad_version": 1, "bad_field": 1, "stale_ts": 1,
+                       "oversized": 1}
     assert lag == 0
 
     async def read_deadletters() -> list[dict]:
@@ -291,7 +296,7 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
         await consumer.start()
         out = []
         try:
-            while len(out) < 4:
+            while len(out) < 5:
                 batch = await consumer.getmany(timeout_ms=5000)
                 if not batch:
                     break
@@ -302,7 +307,7 @@ def test_malformed_and_oversized_go_to_deadletter(broker, tmp_path):
 
     dead = asyncio.run(read_deadletters())
     assert sorted(d["reason"] for d in dead) == ["bad_field", "bad_json", "bad_version",
-                                                 "oversized"]
+                                                 "oversized", "stale_ts"]
     assert all(d["source"] == f"{prefix}.counts" and f"{prefix}.counts[" in d["position"]
                and d["type"] == "deadletter" and d["size"] > 0 for d in dead)
 

@@ -179,6 +179,13 @@ class BatchWorker:
         except EventError as exc:
             letters.append(self._letter(topic, exc.reason, exc.detail, value, position))
             return
+        age = self.now() - event.ts
+        if age > self.kcfg.max_past or -age > self.kcfg.max_future:
+            reason = "stale_ts" if age > 0 else "future_ts"
+            letters.append(self._letter(topic, reason, f"captured {age:+.0f}s from now; "
+                                        f"kafka.max_past {self.kcfg.max_past:g}s, max_future "
+                                        f"{self.kcfg.max_future:g}s", value, position))
+            return
         if self.keys.key_for(event) != record.key:
             letters.append(self._letter(
                 topic, "wrong_key", f"key {record.key!r}; events of this "
