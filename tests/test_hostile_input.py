@@ -404,3 +404,30 @@ def test_200_slow_clients_hold_few_threads_and_good_readings_still_get_in(tmp_pa
         for s in slow:
             s.close()
         endpoint.stop()
+
+
+def test_clients_that_hang_up_early_are_log_lines_not_tracebacks(tmp_path, capfd, caplog):
+    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
+    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN"})
+    got: list[SensorEvent] = []
+    dead = DeadLetterFile(tmp_path / "dead.jsonl", Metrics())
+    assert cfg.http is not None
+    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
+    endpoint.start()
+    body = b'{"sensor_id": "door-a", "value": 1}'
+    try:
+        for i in range(100):
+            s = socket.create_connection(("127.0.0.1", endpoint.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            head = (b"POST /v1/sensors HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body))
+            s.sendall(head + (body if i % 2 else body[:10]))  # half hang up mid-body
+            s.close()  # a reset, before reading the answer
+        time.sleep(1.0)
+        status, reply = _post(endpoint.port, body)
+        assert status == 200 and reply["accepted"] == 1
+    finally:
+        endpoint.stop()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "BrokenPipe" not in out + err
+    assert not any(r.exc_info for r in caplog.records)
