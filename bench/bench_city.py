@@ -25,15 +25,12 @@ import asyncio
 import collections
 import contextlib
 import json
-import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +45,7 @@ from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kafkabench import buckets, free_port, local_broker, quantile, scrape
 from loadgen import city_config, city_events
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,43 +54,6 @@ LATENCY = "crowdwatch_capture_to_event_seconds"
 
 def median(values: list[int]) -> float | None:
     return statistics.median(values) if values else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def scrape(port: int, names: list[str]) -> dict[str, float]:
-    query = "&".join(f"name[]={n}" for n in names)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{query}", timeout=5) as resp:
-        text = resp.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def histogram(sample: dict[str, float]) -> list[tuple[float, float]]:
-    return sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in sample.items()
-                  if k.startswith(LATENCY + "_bucket"))
-
-
-def quantile(counts: list[tuple[float, float]], q: float) -> float | None:
-    if not counts or counts[-1][1] <= 0:
-        return None
-    target = q * counts[-1][1]
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in counts:
-        if c >= target:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * (target - prev_c) / max(1e-9, c - prev_c)
-        prev_le, prev_c = le, c
-    return prev_le
 
 
 class Lag:
@@ -237,7 +198,7 @@ async def observe(args: argparse.Namespace, bootstrap: str, config: CrowdwatchCo
             killed = now
         total: collections.Counter = collections.Counter()
         for w in workers:
-            hist = histogram(w.sample()) or last_hist.get(w.name, [])
+            hist = buckets(w.sample(), LATENCY) or last_hist.get(w.name, [])
             last_hist[w.name] = hist
             for le, c in hist:
                 total[le] += c
@@ -318,20 +279,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--plot", help="write the lag over time to this PNG")
     args = parser.parse_args()
-    port = free_port()
-    env = {**os.environ, "CROWDWATCH_KAFKA_PORT": str(port),
-           "CROWDWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "CROWDWATCH_KAFKA_DIR": tempfile.mkdtemp(prefix="crowdwatch-bench-city-kafka-"),
-           "CROWDWATCH_KAFKA_HEAP": "1g"}
-    script = ROOT / "deploy" / "kafka" / "local.sh"
-    subprocess.run(["bash", str(script), "start"], env=env, check=True, capture_output=True)
     tmp = Path(tempfile.mkdtemp(prefix="crowdwatch-bench-city-"))
     bar = Progress(int(args.seconds) + 2, "bench_city")
     try:
-        result = asyncio.run(drive(args, f"127.0.0.1:{port}", tmp, bar))
+        with local_broker("bench-city") as bootstrap:
+            result = asyncio.run(drive(args, bootstrap, tmp, bar))
     finally:
-        subprocess.run(["bash", str(script), "clean"], env=env, check=False,
-                       capture_output=True)
         bar.close()
     result["goals"] = {"p99_s": 2.0, "alerts_lost": 0, "alerts_duplicated": 0,
                        "lag": "flat: lag_median_after_recovery near lag_median_before_kill"}

@@ -24,13 +24,11 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -45,18 +43,13 @@ from crowdwatch.streams.runtime.embedded import EmbeddedRunner
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kafkabench import buckets, free_port, local_broker, quantile, scrape
 from loadgen import streams_config, streams_events
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = 60
 LATENCY = "crowdwatch_capture_to_event_seconds"
 OTHER_CORE = "1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config_dict(bootstrap: str, prefix: str) -> dict:
@@ -122,37 +115,6 @@ def bench_embedded_latency(config: CrowdwatchConfig, rate: float, seconds: float
     stop.set()
     lat.sort()
     return lat[int(0.99 * (len(lat) - 1))]
-
-
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-        text = resp.read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-def buckets(m: dict[str, float], name: str) -> list[tuple[float, float]]:
-    return sorted((float(k.split('le="')[1].split('"')[0]), v) for k, v in m.items()
-                  if k.startswith(name + "_bucket"))
-
-
-def quantile(counts: list[tuple[float, float]], q: float) -> float | None:
-    """Quantile by linear interpolation within cumulative histogram buckets."""
-    if not counts or counts[-1][1] == 0:
-        return None
-    target = q * counts[-1][1]
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in counts:
-        if c >= target:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * (target - prev_c) / max(1e-9, c - prev_c)
-        prev_le, prev_c = le, c
-    return prev_le
 
 
 async def produce(bootstrap: str, topic: str, evs: list[CountEvent],
@@ -253,19 +215,8 @@ def main() -> None:
     result["embedded_p99_s"] = round(bench_embedded_latency(config, args.latency_rate,
                                                             args.latency_seconds), 4)
     bar.update(2)
-    port = free_port()
-    env = {**os.environ, "CROWDWATCH_KAFKA_PORT": str(port),
-           "CROWDWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
-           "CROWDWATCH_KAFKA_DIR": tempfile.mkdtemp(prefix="crowdwatch-bench-kafka-"),
-           "CROWDWATCH_KAFKA_HEAP": "1g"}
-    script = ROOT / "deploy" / "kafka" / "local.sh"
-    subprocess.run(["bash", str(script), "start"], env=env, check=True, capture_output=True)
-    try:
-        result |= bench_worker(f"127.0.0.1:{port}", args.faust_events, args.latency_seconds,
-                               bar)
-    finally:
-        subprocess.run(["bash", str(script), "clean"], env=env, check=False,
-                       capture_output=True)
+    with local_broker("bench-streams") as bootstrap:
+        result |= bench_worker(bootstrap, args.faust_events, args.latency_seconds, bar)
     bar.close()
     result["worker_to_embedded_ratio"] = round(
         result["faust_events_per_s"] / result["embedded_events_per_s"], 4)

@@ -29,7 +29,7 @@ from crowdwatch.ingest.sensors import ListenerSupervisor
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher, JsonlSink
 from crowdwatch.streams.rules.engine import RuleEngine
-from tests.helpers import free_port, popen_child, read_jsonl, wait_for
+from tests.helpers import popen_child, read_jsonl, wait_for
 from tests.test_sensor_ingest import MQTT_PASSWORD, MQTT_USER, mosquitto  # noqa: F401
 
 HUGE_INT = b'{"sensor_id": "door-a", "value": ' + b"9" * 400 + b"}"
@@ -42,22 +42,42 @@ def sensors(**extra) -> SensorsConfig:
         "devices": [{"id": "door-a", "zone": "square"}], **extra})
 
 
+def http_endpoint(got: list, dead: DeadLetterFile, **http_cfg) -> HttpSensorEndpoint:
+    """A started sensor endpoint on a free port with token "tok"."""
+    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
+    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN",
+                        **http_cfg})
+    assert cfg.http is not None
+    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
+    endpoint.start()
+    return endpoint
+
+
+def mqtt_pair(port: int, topic: str, emit, reject, metrics: Metrics | None = None,
+              inflight: int = 20, **mqtt_cfg) -> tuple[MqttSensorListener, mqtt.Client]:
+    """A listener on ``topic/+`` (not started) and a connected publisher, both logged in."""
+    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
+    cfg = sensors(accept_unknown=True, mqtt={
+        "host": "127.0.0.1", "port": port, "topic": f"{topic}/+",
+        "username_env": "HOSTILE_MQTT_USER", "password_env": "HOSTILE_MQTT_PASSWORD",
+        **mqtt_cfg})
+    assert cfg.mqtt is not None
+    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), emit, reject, "test",
+                                  metrics=metrics)
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{topic}-publisher")
+    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
+    publisher.max_inflight_messages_set(inflight)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    return listener, publisher
+
+
 def test_mqtt_listener_survives_hostile_messages(tmp_path, mosquitto):  # noqa: F811
     got: list[SensorEvent] = []
     metrics = Metrics()
     dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
-    cfg = sensors(mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "hostile/+",
-                        "username_env": "HOSTILE_MQTT_USER",
-                        "password_env": "HOSTILE_MQTT_PASSWORD"})
-    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
-    assert cfg.mqtt is not None
-    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), got.append, dead.reject,
-                                  "test")
+    listener, publisher = mqtt_pair(mosquitto, "hostile", got.append, dead.reject)
     listener.start()
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hostile-publisher")
-    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
-    publisher.connect("127.0.0.1", mosquitto)
-    publisher.loop_start()
     try:
         wait_for(lambda: listener.connected, 10, "the listener to connect")
         time.sleep(0.5)
@@ -87,17 +107,12 @@ def _post(port: int, body: bytes) -> tuple[int, dict]:
 
 
 def test_http_answers_every_hostile_body_even_with_a_read_only_dead_letter_file(tmp_path):
-    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
-    cfg = sensors(http={"host": "127.0.0.1", "port": free_port(),
-                        "token_env": "HOSTILE_HTTP_TOKEN", "max_body_bytes": 65536})
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")  # a file where the dead-letter directory should be: unwritable
     metrics = Metrics()
     dead = DeadLetterFile(blocker / "dead.jsonl", metrics)
     got: list[SensorEvent] = []
-    assert cfg.http is not None
-    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
-    endpoint.start()
+    endpoint = http_endpoint(got, dead, max_body_bytes=65536)
     try:
         assert _post(endpoint.port, HUGE_INT) == (400, {"error": "bad_json", "detail": (
             "an integer of 400 digits (at most 18)")})
@@ -221,14 +236,9 @@ def test_run_stops_on_sigint_even_when_started_with_it_ignored(tmp_path):
 
 
 def test_slow_clients_are_cut_off_and_hold_no_threads(tmp_path):
-    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
-    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN",
-                        "request_timeout": 2, "max_connections": 40, "workers": 2})
     got: list[SensorEvent] = []
-    dead = DeadLetterFile(tmp_path / "dead.jsonl", Metrics())
-    assert cfg.http is not None
-    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
-    endpoint.start()
+    endpoint = http_endpoint(got, DeadLetterFile(tmp_path / "dead.jsonl", Metrics()),
+                             request_timeout=2, max_connections=40, workers=2)
     threads_before = threading.active_count()
     slow = []
     try:
@@ -271,13 +281,7 @@ def test_a_dead_mqtt_loop_is_restarted_and_broker_drops_are_visible(tmp_path, mo
     got: list[SensorEvent] = []
     metrics = Metrics()
     dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
-    cfg = sensors(mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "revive/+",
-                        "username_env": "HOSTILE_MQTT_USER",
-                        "password_env": "HOSTILE_MQTT_PASSWORD"})
-    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
-    assert cfg.mqtt is not None
-    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), got.append, dead.reject,
-                                  "test", metrics=metrics)
+    listener, publisher = mqtt_pair(mosquitto, "revive", got.append, dead.reject, metrics)
     supervisor = ListenerSupervisor([listener], metrics)
     original = listener.client.loop_forever
     crashes = []
@@ -290,10 +294,6 @@ def test_a_dead_mqtt_loop_is_restarted_and_broker_drops_are_visible(tmp_path, mo
 
     listener.client.loop_forever = crash_once  # type: ignore[method-assign]
     listener.start()
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="revive-publisher")
-    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
-    publisher.connect("127.0.0.1", mosquitto)
-    publisher.loop_start()
     try:
         wait_for(lambda: not listener.alive(), 5, "the injected crash")
         supervisor.check()
@@ -323,26 +323,13 @@ def test_an_mqtt_burst_gap_shows_as_broker_drops(tmp_path, mosquitto):  # noqa: 
     got: list[SensorEvent] = []
     metrics = Metrics()
     dead = DeadLetterFile(tmp_path / "dead.jsonl", metrics)
-    cfg = sensors(accept_unknown=True,
-                  mqtt={"host": "127.0.0.1", "port": mosquitto, "topic": "burst/+", "qos": 1,
-                        "username_env": "HOSTILE_MQTT_USER",
-                        "password_env": "HOSTILE_MQTT_PASSWORD"})
-    os.environ["HOSTILE_MQTT_USER"], os.environ["HOSTILE_MQTT_PASSWORD"] = MQTT_USER, MQTT_PASSWORD
-    assert cfg.mqtt is not None
-
     def slow_emit(event: SensorEvent) -> None:  # a busy consumer: the broker's queue fills
         got.append(event)
         time.sleep(0.0005)
 
-    listener = MqttSensorListener(cfg.mqtt, SensorMessageParser(cfg), slow_emit, dead.reject,
-                                  "test", metrics=metrics)
+    listener, publisher = mqtt_pair(mosquitto, "burst", slow_emit, dead.reject, metrics,
+                                    inflight=1000, qos=1)
     listener.start()
-    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="burst-publisher")
-    publisher.username_pw_set(MQTT_USER, MQTT_PASSWORD)
-    publisher.max_queued_messages_set(0)
-    publisher.max_inflight_messages_set(1000)
-    publisher.connect("127.0.0.1", mosquitto)
-    publisher.loop_start()
     sent = 20000
     try:
         wait_for(lambda: listener.connected, 10, "the listener to connect")
@@ -381,13 +368,8 @@ def test_an_unwritable_dead_letter_path_stops_the_start_with_its_name(tmp_path):
 
 
 def test_200_slow_clients_hold_few_threads_and_good_readings_still_get_in(tmp_path):
-    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
-    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN"})
     got: list[SensorEvent] = []
-    dead = DeadLetterFile(tmp_path / "dead.jsonl", Metrics())
-    assert cfg.http is not None
-    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
-    endpoint.start()
+    endpoint = http_endpoint(got, DeadLetterFile(tmp_path / "dead.jsonl", Metrics()))
     slow = []
     try:
         for _ in range(200):
@@ -407,13 +389,8 @@ def test_200_slow_clients_hold_few_threads_and_good_readings_still_get_in(tmp_pa
 
 
 def test_clients_that_hang_up_early_are_log_lines_not_tracebacks(tmp_path, capfd, caplog):
-    os.environ["HOSTILE_HTTP_TOKEN"] = "tok"
-    cfg = sensors(http={"host": "127.0.0.1", "port": 0, "token_env": "HOSTILE_HTTP_TOKEN"})
     got: list[SensorEvent] = []
-    dead = DeadLetterFile(tmp_path / "dead.jsonl", Metrics())
-    assert cfg.http is not None
-    endpoint = HttpSensorEndpoint(cfg.http, SensorMessageParser(cfg), got.append, dead.reject)
-    endpoint.start()
+    endpoint = http_endpoint(got, DeadLetterFile(tmp_path / "dead.jsonl", Metrics()))
     body = b'{"sensor_id": "door-a", "value": 1}'
     try:
         for i in range(100):
