@@ -185,9 +185,13 @@ def test_kill_9_restores_state_without_loss_or_duplicates(broker, tmp_path):
             cut = i + 20
     first, second = events[:cut], events[cut:]
     w1 = start_and_wait(path, tmp_path, "w1")
-    produce_events(broker["bootstrap"], prefix, first, config)
-    wait_for(lambda: w1.metric("crowdwatch_events_total", type="count") >= len(first), 60,
-             "first half consumed")
+    try:
+        produce_events(broker["bootstrap"], prefix, first, config)
+        wait_for(lambda: w1.metric("crowdwatch_events_total", type="count") >= len(first), 60,
+                 "first half consumed")
+    except BaseException:
+        w1.stop(signal.SIGKILL)
+        raise
     # Alerts reach the sinks once their batch's transaction has committed.
     wait_for(lambda: [a for a in w1.alerts() if a["state"] == "firing"], 10,
              "an alert firing before the crash")
@@ -503,3 +507,35 @@ def test_config_edits_across_worker_restarts(broker, tmp_path):
         got.append([key_of(a) for a in worker.alerts()])
     for phase in range(4):
         assert sorted(got[phase]) == sorted(expected[phase]), f"phase {phase + 1}"
+
+
+@pytest.mark.slow
+def test_worker_and_ingest_stop_within_seconds_when_the_broker_is_gone(broker, tmp_path):
+    _prefix, path, _config, _ = setup(tmp_path, broker, ZONES[:2], samples=1)
+    worker = start_and_wait(path, tmp_path, "w1")
+    ingest = popen_child([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
+                          str(path), "--metrics-port", "0"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") > 5, 30,
+                 "events flowing")
+        down = subprocess.run(["bash", str(KAFKA), "stop"], env=broker["env"],
+                              capture_output=True, text=True, check=False)
+        assert down.returncode == 0, down.stderr
+        time.sleep(3)  # ingest's events now pile up; the worker's fetches fail
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        ingest.send_signal(signal.SIGTERM)
+        worker.proc.wait(timeout=30)
+        ingest.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        for proc in (worker.proc, ingest):
+            if proc.poll() is None:
+                proc.kill()
+        up = subprocess.run(["bash", str(KAFKA), "start"], env=broker["env"],
+                            capture_output=True, text=True, check=False)
+        assert up.returncode == 0, up.stdout + up.stderr
+    assert took < 12, took
+    assert worker.proc.returncode == 0 and ingest.returncode == 0
+    assert "Traceback" not in ingest.stderr.read()

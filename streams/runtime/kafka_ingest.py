@@ -34,6 +34,7 @@ from crowdwatch.streams.runtime.partitioning import CoPartitioner
 from crowdwatch.util.backoff import Backoff
 
 log = logging.getLogger("crowdwatch.ingest")
+FLUSH_GRACE = 5.0  # seconds after stop for waiting events to reach the broker
 
 
 class Publisher:
@@ -105,7 +106,8 @@ class Publisher:
                                 type(exc).__name__, len(self.pending))
                     await asyncio.sleep(1.0)
         finally:
-            await producer.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 3.0)
 
     async def _start(self, producer, stop: asyncio.Event) -> None:
         delays = Backoff(1.0, 30.0, jitter=0.0)
@@ -162,7 +164,15 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
         for w in workers:
             await asyncio.to_thread(w.join, 5.0)
         stop.set()
-        await task
+        try:  # events still waiting get a grace period to reach the broker, not forever
+            await asyncio.wait_for(asyncio.shield(task), FLUSH_GRACE)
+        except TimeoutError:
+            lost = len(publisher.pending)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.error("kafka did not take the last %d event(s) within %.0fs of stopping; they "
+                      "are dropped", lost, FLUSH_GRACE, extra={"dropped": lost})
         log.info("ingest stopped after publishing %d events", publisher.sent)
         print(json.dumps({"published": publisher.published}), flush=True)
         return 0

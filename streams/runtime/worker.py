@@ -57,6 +57,8 @@ from crowdwatch.util.backoff import Backoff
 log = logging.getLogger("crowdwatch.worker")
 
 Event = CountEvent | CameraHealth | SensorEvent
+CLOSE_TIMEOUT = 3.0  # seconds each Kafka client may take to close
+STOP_GRACE = 5.0  # seconds from SIGTERM to giving up on an unresponsive broker
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -367,14 +369,15 @@ class BatchWorker:
         self.metrics.consumer_lag.labels(stage="worker").set(total)
 
     async def _close(self) -> None:
+        """Leave the group and close; bounded, so a worker whose broker is gone still
+        exits within seconds of SIGTERM (its uncommitted batch is re-read by the next
+        owner, as after a crash)."""
         consumer, producer = self.consumer, self.producer
         self.consumer = self.producer = None
-        if consumer is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()  # leaves the group: the others rebalance at once
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+        for client in (consumer, producer):  # the consumer first: the others rebalance
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.stop(), CLOSE_TIMEOUT)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -386,13 +389,22 @@ def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metric
     async def main() -> None:
         worker = BatchWorker(config, dispatcher, metrics)
         loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(worker.run())
+
+        def on_signal(sig: signal.Signals) -> None:
+            log.info("%s received; finishing the batch in hand", sig.name)
+            worker.stop()
+            # A broker that does not answer must not keep the process: give up on it.
+            loop.call_later(STOP_GRACE, task.cancel)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, on_signal, sig)
         metrics.describe_config(config, worker.engine.series())
         metrics.consumer_lag.labels(stage="worker").set(0)
         log.info("worker starting: %d rule(s), group %s", len(worker.engine.rules),
                  config.kafka.group, extra={"site": config.site.name})
-        await worker.run()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         log.info("worker stopped")
 
     try:
