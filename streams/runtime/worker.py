@@ -352,7 +352,7 @@ class BatchWorker:
                     await asyncio.sleep(delay)
                     with contextlib.suppress(KafkaError):
                         await self._recover()
-                if time.monotonic() >= next_lag:
+                if batch or time.monotonic() >= next_lag:  # fresh after every batch
                     self._report_lag()
                     next_lag = time.monotonic() + 2.0
         finally:
