@@ -147,6 +147,13 @@ def setup(tmp_path: Path, broker: dict, zones: list[str], partitions: int = 3,
     return prefix, path, config, events
 
 
+def broker_ctl(broker: dict, action: str) -> None:
+    """Stop or start the module's broker (deploy/kafka/local.sh), failing loudly."""
+    done = subprocess.run(["bash", str(KAFKA), action], env=broker["env"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def start_and_wait(path: Path, tmp_path: Path, name: str) -> Worker:
     worker = Worker(path, tmp_path, name)
     wait_for(lambda: worker.metric("crowdwatch_build_info", site="kafka-test",
@@ -329,13 +336,9 @@ def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
     try:
         wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") > 20, 30,
                  "events flowing")
-        down = subprocess.run(["bash", str(KAFKA), "stop"], env=broker["env"],
-                              capture_output=True, text=True, check=False)
-        assert down.returncode == 0, down.stderr
+        broker_ctl(broker, "stop")
         time.sleep(5)
-        up = subprocess.run(["bash", str(KAFKA), "start"], env=broker["env"],
-                            capture_output=True, text=True, check=False)
-        assert up.returncode == 0, up.stdout + up.stderr
+        broker_ctl(broker, "start")
         out, _ = ingest.communicate(timeout=90)
         published = json.loads(out.strip().splitlines()[-1])["published"]
         wait_for(lambda: worker.metric("crowdwatch_events_total", type="count")
@@ -520,9 +523,7 @@ def test_worker_and_ingest_stop_within_seconds_when_the_broker_is_gone(broker, t
     try:
         wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") > 5, 30,
                  "events flowing")
-        down = subprocess.run(["bash", str(KAFKA), "stop"], env=broker["env"],
-                              capture_output=True, text=True, check=False)
-        assert down.returncode == 0, down.stderr
+        broker_ctl(broker, "stop")
         time.sleep(3)  # ingest's events now pile up; the worker's fetches fail
         started = time.monotonic()
         worker.proc.send_signal(signal.SIGTERM)
@@ -534,9 +535,7 @@ def test_worker_and_ingest_stop_within_seconds_when_the_broker_is_gone(broker, t
         for proc in (worker.proc, ingest):
             if proc.poll() is None:
                 proc.kill()
-        up = subprocess.run(["bash", str(KAFKA), "start"], env=broker["env"],
-                            capture_output=True, text=True, check=False)
-        assert up.returncode == 0, up.stdout + up.stderr
+        broker_ctl(broker, "start")
     assert took < 12, took
     assert worker.proc.returncode == 0 and ingest.returncode == 0
     assert "Traceback" not in ingest.stderr.read()
