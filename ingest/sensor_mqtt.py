@@ -60,7 +60,6 @@ class MqttSensorListener:
         self.name = "mqtt"
         self.metrics = metrics
         self._thread: threading.Thread | None = None
-        self._stopping = False
         client_id = cfg.client_id or f"crowdwatch-{site}-{os.getpid()}"
         # MQTT 5: a receive maximum bounds what the broker pushes at us at once, and the
         # session (subscription and queued QoS 1 readings) outlives a reconnect.
@@ -87,7 +86,6 @@ class MqttSensorListener:
 
     def start(self) -> None:
         # connect_async: a broker that is down at start-up is retried by the loop.
-        self._stopping = False
         self.client.connect_async(self.cfg.host, self.cfg.port, int(self.cfg.keepalive),
                                   clean_start=False, properties=self._connect_properties)
         self._thread = threading.Thread(target=self._loop, name="sensor-mqtt", daemon=True)
@@ -110,7 +108,6 @@ class MqttSensorListener:
         return self.alive() and self.connected
 
     def stop(self) -> None:
-        self._stopping = True
         self.client.disconnect()
         if self._thread is not None:
             self._thread.join(timeout=5.0)

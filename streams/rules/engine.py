@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from crowdwatch.config import CrowdwatchConfig
@@ -80,20 +81,18 @@ class RuleEngine:
         start_ts: float,
         store: MutableMapping[str, Any] | None = None,
         offline_from_counts: bool = True,
-        tick_known_only: bool = False,
     ) -> None:
         """``store`` keeps rule state and which alerts are firing (a dict, or a table).
 
         A scale-out worker passes ``offline_from_counts=False`` (camera liveness comes
-        from the health topic, keyed by camera, so its state lives in one partition)
-        and ``tick_known_only=True`` (a worker only judges sources whose state it owns).
+        from the health topic, keyed by camera, so its state lives in one partition), and
+        to :meth:`tick` only the rules of the partitions it owns.
         """
         self.rules = build_rules(config)
         self.digests = {rule.rule_id: rule.digest for rule in self.rules}
         self.store: MutableMapping[str, Any] = {} if store is None else store
         self.start_ts = start_ts
         self.offline_from_counts = offline_from_counts
-        self.tick_known_only = tick_known_only
         self.combine_within = config.sensors.combine_within
         self.routes: dict[Input, dict[str, list[Rule[Any]]]] = {i: defaultdict(list)
                                                                 for i in Input}
@@ -252,8 +251,6 @@ class RuleEngine:
         for rule in self.tickers if rules is None else rules:
             state = self.store.get(rule.state_key)
             if not isinstance(state, rule.state_type):
-                if self.tick_known_only:
-                    continue
                 state = rule.new_state(self.start_ts)
             alerts = rule.on_tick(state, now)
             if alerts:
@@ -274,14 +271,13 @@ class RuleEngine:
         passes ``owns``: an alert whose rule now lives in another partition (the edit
         regrouped what it reads) is resolved here, and that partition starts it fresh."""
         out: list[Alert] = []
-        by_fingerprint = {fp: rule for rule in self.rules for fp in rule.fingerprints()}
         for key in [k for k in list(self.store.keys()) if k.startswith(FIRING_PREFIX)]:
             record = self.store.get(key)
             if not isinstance(record, FiringRecord):
                 self.store.pop(key, None)  # an older layout: nothing to resolve it with
                 continue
             digest = self.digests.get(record.rule_id)
-            rule = by_fingerprint.get(key[len(FIRING_PREFIX):])
+            rule = self.rule_of_fingerprint.get(key[len(FIRING_PREFIX):])
             moved = owns is not None and rule is not None and not owns(rule)
             if digest == record.digest and not moved:
                 continue
@@ -300,6 +296,11 @@ class RuleEngine:
             if key not in live:
                 del self.store[key]
         return out
+
+    @cached_property
+    def rule_of_fingerprint(self) -> dict[str, Rule[Any]]:
+        """Which rule raises each fingerprint (built once, when a reconcile first asks)."""
+        return {fp: rule for rule in self.rules for fp in rule.fingerprints()}
 
     @property
     def firing(self) -> dict[str, bool]:

@@ -106,9 +106,6 @@ class CoPartitioner:
             return self.health_key(event)
         return self.sensor_key(event)
 
-    def partition_for(self, event: CountEvent | CameraHealth | SensorEvent) -> int:
-        return partition_of(self.key_for(event), self.partitions)
-
     def rule_partition(self, rule: Rule[Any]) -> int:
         """The partition whose worker keeps this rule's state (and ticks it)."""
         entities = rule_entities(rule)
