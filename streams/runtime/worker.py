@@ -277,7 +277,7 @@ class BatchWorker:
             bootstrap_servers=bootstrap(self.kcfg), group_id=self.kcfg.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=timeout_ms,
-            heartbeat_interval_ms=max(500, timeout_ms // 10),
+            heartbeat_interval_ms=max(300, timeout_ms // 20),
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             fetch_max_wait_ms=50)
