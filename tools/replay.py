@@ -14,6 +14,7 @@ from typing import Any
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import Alert, CountEvent, SensorEvent
+from crowdwatch.streams.rules.base import RuleState
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.util.pacing import Pacer
 
@@ -25,6 +26,7 @@ class ReplayResult:
     first_ts: float | None = None
     last_ts: float | None = None
     out_of_order: int = 0
+    learned: dict[str, RuleState] = field(default_factory=dict)  # see RuleEngine.learned_state
 
     @property
     def span_s(self) -> float:
@@ -34,8 +36,10 @@ class ReplayResult:
 def replay(config: CrowdwatchConfig, events: Iterable[Any],
            on_alert: Callable[[Alert], None] | None = None, speed: float = 0.0,
            progress: Callable[[int], None] | None = None,
-           on_event: Callable[[Any, RuleEngine], None] | None = None) -> ReplayResult:
-    """Feed ``events`` (time-ordered) through a fresh engine; speed 0 means flat out."""
+           on_event: Callable[[Any, RuleEngine], None] | None = None,
+           seed: dict[str, RuleState] | None = None) -> ReplayResult:
+    """Feed ``events`` (time-ordered) through a fresh engine (given ``seed``: learned
+    state from an earlier run); speed 0 means flat out."""
     result = ReplayResult()
     tick = config.engine.tick
     engine: RuleEngine | None = None
@@ -52,6 +56,8 @@ def replay(config: CrowdwatchConfig, events: Iterable[Any],
         ts = event.ts
         if engine is None:
             engine = RuleEngine(config, start_ts=ts)
+            if seed:
+                engine.seed(seed)
             result.first_ts, next_tick = ts, ts + tick
         if result.last_ts is not None and ts < result.last_ts:
             result.out_of_order += 1
@@ -69,6 +75,7 @@ def replay(config: CrowdwatchConfig, events: Iterable[Any],
             progress(n)
     if engine is not None and result.last_ts is not None:
         emit(engine.tick(result.last_ts))
+        result.learned = engine.learned_state()
     return result
 
 

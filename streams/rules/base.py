@@ -168,6 +168,9 @@ class Rule(Generic[S]):
     kind: ClassVar[str] = ""
     state_type: ClassVar[type[RuleState]]
     ticks: ClassVar[bool] = False
+    # A rule whose state is learned over weeks (a seasonal model): the embedded engine
+    # saves it to its state file and ``replay --learn`` warms it from a recording.
+    persistent: ClassVar[bool] = False
 
     def __init__(self, spec: RuleSpec, entity: str, site: str, routes: tuple[Route, ...],
                  guards_camera: str | None = None) -> None:
@@ -216,6 +219,11 @@ class Rule(Generic[S]):
 
     def fingerprints(self) -> set[str]:
         return set()
+
+    def outlook(self, state: S, now: float) -> dict[str, float]:
+        """What the rule expects for its zone (``usual``, ``usual_low``/``_high``,
+        ``forecast``), for dashboards; empty for rules that model nothing."""
+        return {}
 
     def series(self) -> list[RuleSeries]:
         return []

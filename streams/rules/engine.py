@@ -261,6 +261,41 @@ class RuleEngine:
                 out += alerts
         return self._dedupe(out)
 
+    # -- learned state ----------------------------------------------------------------
+
+    def learned_state(self) -> dict[str, RuleState]:
+        """The state of rules that learn over weeks (what a state file keeps)."""
+        out = {}
+        for rule in self.rules:
+            state = self.store.get(rule.state_key)
+            if rule.persistent and isinstance(state, rule.state_type):
+                out[rule.state_key] = state
+        return out
+
+    def seed(self, states: dict[str, RuleState]) -> int:
+        """Load learned state saved earlier; keys no current rule reads (a rule removed,
+        its settings changed) are ignored. Returns how many were taken."""
+        taken = 0
+        for rule in self.rules:
+            state = states.get(rule.state_key)
+            if rule.persistent and isinstance(state, rule.state_type):
+                # a copy: the caller's states stay as they were (a bench seeds twice)
+                self.store[rule.state_key] = type(state).from_dict(state.to_dict())
+                taken += 1
+        return taken
+
+    def outlooks(self, now: float) -> dict[str, dict[str, float]]:
+        """Per zone, what its modelling rules expect now (usual band, forecast)."""
+        out: dict[str, dict[str, float]] = {}
+        for rule in self.rules:
+            if not rule.persistent:
+                continue
+            state = self.store.get(rule.state_key)
+            zone = rule.entity.partition(":")[2]
+            if isinstance(state, rule.state_type):
+                out.setdefault(zone, {}).update(rule.outlook(state, now))
+        return out
+
     # -- config changes -------------------------------------------------------------
 
     def reconcile(self, now: float,
