@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 from benchutil import pin_one_core
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import Alert, SensorEvent
+from crowdwatch.events import Alert
 from crowdwatch.progress import Progress
 from crowdwatch.tools.recorded import RecordedFeed
 from crowdwatch.tools.replay import replay, zone_series_recorder
@@ -186,7 +186,7 @@ def compare(config: CrowdwatchConfig, train: list[Any], test: list[Any], level_o
     peaks = [p for zone in sorted(series)
              for p in find_peaks(series[zone], zone, level_of[zone], min_peak, 0.0)]
     days = zone_days(series)
-    by_method: dict[str, list[Alert]] = {m: [] for m in RULES + ("unusual",)}
+    by_method: dict[str, list[Alert]] = {m: [] for m in (*RULES, "unusual")}
     for alert in result.alerts:
         by_method[method_of(alert)].append(alert)
     scores = {m: score(by_method[m], peaks, days, horizons.get(m, 0.0), 0.0) for m in RULES}

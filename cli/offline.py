@@ -36,6 +36,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     metrics = Metrics(config.site.name)
     deadletter = DeadLetterFile.of(config.deadletter, metrics, args.deadletter)
     dispatcher = Dispatcher(build_sinks(config.alerts, metrics), metrics)
+    learn_to = _learn_target(args, config)
     feed = RecordedFeed(args.input, config, deadletter.reject)
     bar = Progress(_estimated_events(args.input, config), "replay")
     try:
@@ -44,9 +45,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
         bar.close()
         dispatcher.close()
         deadletter.close()
-    print(json.dumps(summarize(result, args.input, deadletter.count, feed.skipped_columns,
-                               feed.repaired), indent=2))
+    summary = summarize(result, args.input, deadletter.count, feed.skipped_columns,
+                        feed.repaired)
+    if learn_to is not None:
+        learn_to.save(result.learned)
+        summary["learned"] = {"path": str(learn_to.path), "models": len(result.learned)}
+    print(json.dumps(summary, indent=2))
     return 0
+
+
+def _learn_target(args: argparse.Namespace, config: CrowdwatchConfig) -> Any:
+    """Where ``--learn`` writes the models (checked before the replay runs)."""
+    from crowdwatch.streams.runtime.state_file import StateFile
+
+    if args.learn is None:
+        return None
+    path = args.learn or config.engine.state_file
+    if not path:
+        raise UsageError("--learn: give a path, or set engine.state_file in the config")
+    if not any(getattr(rule, "kind", "") in ("seasonal", "unusual") for rule in config.rules):
+        raise UsageError("--learn: the config has no rule that learns (seasonal, unusual)")
+    target = StateFile(path, config.site.name)
+    target.check_writable()
+    return target
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -91,6 +112,10 @@ def register(sub: Any) -> None:
     rep.add_argument("--alerts-jsonl", help="also append every notification to this file")
     rep.add_argument("--deadletter", help="rejected rows go here (default: deadletter.path)")
     rep.add_argument("--quiet", action="store_true", help="no console line per notification")
+    rep.add_argument("--learn", nargs="?", const="", metavar="STATE_FILE",
+                     help="save what the learning rules (seasonal, unusual) learned to this "
+                     "state file (default: engine.state_file), so a new site starts with its "
+                     "rhythm known; `run` and `worker` load it")
     rep.set_defaults(func=cmd_replay)
 
     tun = sub.add_parser("tune", help="sweep a rule parameter over a recorded feed and score it")

@@ -438,6 +438,12 @@ class KafkaConfig(_Strict):
 class EngineConfig(_Strict):
     tick: Seconds = Field(1.0, gt=0, description="How often time-based rules are evaluated.")
     queue_size: int = Field(10000, ge=10, description="Events buffered between stages.")
+    state_file: str | None = Field(
+        None, description="Embedded mode: what rules learn over weeks (seasonal, unusual) is "
+        "kept here and loaded at start; `replay --learn` writes it. None: relearned after "
+        "every restart.")
+    save_every: Seconds = Field(300.0, gt=0, description="Save the state file this often "
+                                "(and at exit).")
 
 
 class CrowdwatchConfig(_Strict):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
 from crowdwatch.config import DeadLetterConfig
-from crowdwatch.errors import ConfigError
 from crowdwatch.events import SCHEMA_VERSION, iso
 from crowdwatch.metrics import Metrics
+from crowdwatch.util.files import check_writable
 
 log = logging.getLogger("crowdwatch.deadletter")
 MAX_DETAIL = 500
@@ -89,15 +88,7 @@ class DeadLetterFile:
     def check_writable(self) -> None:
         """At start-up: a path that can never be written is a clear error now, not a
         surprise at the first bad message (the file itself is made only then)."""
-        probe = self.path.parent
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        writable = probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
-        if self.path.exists():
-            writable = self.path.is_file() and os.access(self.path, os.W_OK)
-        if not writable:
-            raise ConfigError(f"deadletter.path: cannot write {self.path} (check the folder "
-                              "exists or can be made, and its permissions)")
+        check_writable(self.path, "deadletter.path")
 
     def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None,
                position: str = "") -> None:

@@ -106,6 +106,14 @@ class Metrics:
             "crowdwatch_sensor_last_reading_timestamp_seconds",
             "Timestamp of each sensor's latest reading (silence shows as age).", ["sensor"],
             registry=r)
+        self.zone_expected = Gauge(
+            "crowdwatch_zone_expected", "What the zone's time-of-week model expects: "
+            "usual (median of past weeks for this hour of this weekday), usual_low/usual_high "
+            "(the band the unusual rule tolerates), forecast (at the seasonal rule's horizon).",
+            ["zone", "what"], registry=r)
+        self.state_saves = Counter(
+            "crowdwatch_state_saves_total", "State file saves by result (ok, error).",
+            ["result"], registry=r)
         self.zone_inhibited = Gauge(
             "crowdwatch_zone_inhibited", "1 while the zone's camera is offline or untrustworthy "
             "(its count is withheld and its alerts cannot clear).", ["zone"], registry=r)

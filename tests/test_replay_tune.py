@@ -54,20 +54,22 @@ def test_replay_cli_on_the_auckland_counters(shared_data, tmp_path):
     started = time.monotonic()
     done = cli("replay", "--config", str(AKL_CONFIG), "--input",
                str(shared_data / "akl" / "hourly_counts.csv"), "--quiet",
-               "--alerts-jsonl", str(tmp_path / "alerts.jsonl"), cwd=tmp_path)
+               "--alerts-jsonl", str(tmp_path / "alerts.jsonl"),
+               "--learn", str(tmp_path / "state.json"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 150
     assert summary["events"]["sensor"] > 1_000_000 and summary["span_days"] > 2500
     assert summary["out_of_order"] == 0 and summary["deadletter"] == 0
     # Three rows of the export carry a wrong date; the hour sequence repairs them.
     assert summary["repaired_dates"]["rows"] == 3
     alerts = read_jsonl(tmp_path / "alerts.jsonl")
     rules = {a["rule"] for a in alerts}
-    assert {"count", "forecast", "sensor_silent"} <= rules
+    assert {"count", "forecast", "sensor_silent", "seasonal", "unusual"} <= rules
     # Every alert that fired was resolved once, with the same fingerprint.
-    firing = [a["fingerprint"] for a in alerts if a["state"] == "firing"]
-    resolved = [a["fingerprint"] for a in alerts if a["state"] == "resolved"]
+    settled = [a for a in alerts if a["rule"] in ("count", "forecast", "sensor_silent")]
+    firing = [a["fingerprint"] for a in settled if a["state"] == "firing"]
+    resolved = [a["fingerprint"] for a in settled if a["state"] == "resolved"]
     assert sorted(firing) == sorted(resolved)
     # 2020's lockdowns silence nothing (zero counts are readings); the 188 Quay Street
     # counters only appear in 2022: their sensor_silent alerts resolve then.
@@ -76,6 +78,16 @@ def test_replay_cli_on_the_auckland_counters(shared_data, tmp_path):
     assert quay[0]["state"] == "firing" and quay[1]["state"] == "resolved"
     assert quay[1]["ends_at"].startswith("2022")
     assert "--speed" in cli("replay", "--help", cwd=tmp_path).stdout
+    # The learning rules say when and against what: predicted time, the usual's slot.
+    seasonal = next(a for a in alerts if a["rule"] == "seasonal" and a["state"] == "firing")
+    assert seasonal["labels"]["predicted_at"] >= seasonal["starts_at"]
+    unusual = next(a for a in alerts if a["rule"] == "unusual" and a["state"] == "firing")
+    assert "× the usual" in unusual["summary"] and unusual["labels"]["slot"][:3] in (
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    # --learn kept both models, and a run with the config starts from them.
+    assert summary["learned"]["models"] == 2
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["site"] == "akl-cbd" and len(saved["states"]) == 2
 
 
 def test_replay_at_speed_follows_the_recording_clock(tmp_path):

@@ -272,16 +272,20 @@ class RuleEngine:
                 out[rule.state_key] = state
         return out
 
-    def seed(self, states: dict[str, RuleState]) -> int:
-        """Load learned state saved earlier; keys no current rule reads (a rule removed,
+    def seed(self, states: dict[str, RuleState],
+             owns: Callable[[Rule[Any]], bool] | None = None) -> int:
+        """Load learned state saved earlier where the store has none (a worker passes
+        ``owns``: only its partition's rules); keys no current rule reads (a rule removed,
         its settings changed) are ignored. Returns how many were taken."""
         taken = 0
         for rule in self.rules:
             state = states.get(rule.state_key)
-            if rule.persistent and isinstance(state, rule.state_type):
-                # a copy: the caller's states stay as they were (a bench seeds twice)
-                self.store[rule.state_key] = type(state).from_dict(state.to_dict())
-                taken += 1
+            if (not rule.persistent or not isinstance(state, rule.state_type)
+                    or rule.state_key in self.store or (owns is not None and not owns(rule))):
+                continue
+            # a copy: the caller's states stay as they were (a bench seeds twice)
+            self.store[rule.state_key] = type(state).from_dict(state.to_dict())
+            taken += 1
         return taken
 
     def outlooks(self, now: float) -> dict[str, dict[str, float]]:

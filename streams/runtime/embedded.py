@@ -21,6 +21,7 @@ from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import Event, RuleEngine
+from crowdwatch.streams.runtime.state_file import StateFile
 
 log = logging.getLogger("crowdwatch.run")
 
@@ -53,6 +54,41 @@ class EmbeddedRunner:
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
                                         config.kafka.max_message_bytes, metrics)
         self.supervisor = ListenerSupervisor(self.sensors, metrics)
+        self.state_file = self._open_state_file()
+
+    def _open_state_file(self) -> StateFile | None:
+        """Load what the learning rules saved; warn when nothing will keep it."""
+        learners = [r.rule_id for r in self.engine.rules if r.persistent]
+        path = self.config.engine.state_file
+        if path is None:
+            if learners:
+                log.warning("rules that learn over weeks run without engine.state_file: what "
+                            "they learn is lost at every restart", extra={"rules": learners})
+            return None
+        state_file = StateFile(path, self.config.site.name)
+        state_file.check_writable()
+        taken = self.engine.seed(state_file.load())
+        log.info("state file loaded", extra={"path": path, "models": taken,
+                                             "learning_rules": len(learners)})
+        return state_file
+
+    def save_state(self) -> None:
+        """Write the learned models (never raises: a full disk costs a save, not the run)."""
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.save(self.engine.learned_state())
+            self.metrics.state_saves.labels(result="ok").inc()
+        except OSError as exc:
+            self.metrics.state_saves.labels(result="error").inc()
+            log.error("state file not saved; will retry", extra={
+                "path": str(self.state_file.path), "error": str(exc)})
+
+    def _show_outlook(self, now: float) -> None:
+        """Usual band and forecast per zone, for the zone dashboard."""
+        for zone_id, values in self.engine.outlooks(now).items():
+            for what, value in values.items():
+                self.metrics.zone_expected.labels(zone=zone_id, what=what).set(value)
 
     def _emit(self, event: Event) -> None:
         try:
@@ -115,6 +151,8 @@ class EmbeddedRunner:
         deadline = None if duration is None else time.monotonic() + duration
         tick = self.config.engine.tick
         next_tick = time.monotonic() + tick
+        save_every = self.config.engine.save_every
+        next_save = time.monotonic() + save_every
         try:
             while not self.stop_event.is_set():
                 now_mono = time.monotonic()
@@ -135,7 +173,11 @@ class EmbeddedRunner:
                         self.dispatcher.send(alert)
                     if alerts:
                         self._show_inhibited()
+                    self._show_outlook(time.time())
                     next_tick += tick
+                if time.monotonic() >= next_save:
+                    self.save_state()
+                    next_save += save_every
         finally:
             self.stop()
 
@@ -151,5 +193,6 @@ class EmbeddedRunner:
                 self._handle(self.events.get_nowait())
             except queue.Empty:
                 break
+        self.save_state()
         self.dispatcher.close()
         self.deadletter.close()

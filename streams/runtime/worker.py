@@ -51,6 +51,7 @@ from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap, ensure_topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
+from crowdwatch.streams.runtime.state_file import StateFile
 from crowdwatch.streams.runtime.state_store import PartitionedStore
 from crowdwatch.util.backoff import Backoff
 
@@ -101,6 +102,10 @@ class BatchWorker:
                          for cls in self.expected.values()}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        # Learned models from `replay --learn`: a partition whose changelog has none for a
+        # rule starts from these instead of from nothing (the changelog wins once it has).
+        self.seed_states = (StateFile(config.engine.state_file, config.site.name).load()
+                            if config.engine.state_file else {})
 
     # -- partitions -----------------------------------------------------------------
 
@@ -126,6 +131,8 @@ class BatchWorker:
         for p in new:
             keys = self.store.assign(p, restored.get(p, {}).items())
             self.store.use(p)
+            if self.seed_states:
+                keys += self.engine.seed(self.seed_states, owns=partial(self._owns, p))
             self.pending_alerts += self.engine.reconcile(
                 self.now(), owns=partial(self._owns, p))
             log.info("partition %d taken with %d state keys", p, keys,

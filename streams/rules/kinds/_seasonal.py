@@ -42,7 +42,8 @@ class SeasonalSpec(TrendSpec):
 
     slot: Seconds = Field(3600.0, gt=0, description="Width of a time-of-week slot; must "
                           "divide a day. Not finer than the readings arrive.")
-    weeks: int = Field(8, ge=1, le=52, description="Weeks of history per slot (median; 1: same slot last week).")
+    weeks: int = Field(8, ge=1, le=52, description="Weeks of history per slot (their "
+                       "median; 1: the same slot last week).")
     min_weeks: int = Field(3, ge=1, description="Weeks a slot needs before it is trusted; "
                            "until then the rule is quiet (learning).")
     smooth: Seconds = Field(3600.0, gt=0, description="Time constant of today's deviation "
@@ -72,11 +73,11 @@ def state_bytes(slot: float, weeks: int) -> int:
     return 4 * (per_week * (weeks + 1) + int(DAY_S // slot)) + 8 * (weeks + 1)
 
 
-def _pack(values: array) -> str:
+def _pack(values: array[float]) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
-def _unpack(text: str) -> array:
+def _unpack(text: str) -> array[float]:
     out = array("f")
     out.frombytes(base64.b64decode(text))
     return out
@@ -86,9 +87,9 @@ def _unpack(text: str) -> array:
 class SeasonalState(EdgeState):
     """The model of one zone (and a rule's fire/resolve timers)."""
 
-    history: array = field(default_factory=lambda: array("f"))  # weeks x slots, row-major
+    history: array[float] = field(default_factory=lambda: array("f"))  # weeks x slots, row-major
     row_week: list[int] = field(default_factory=list)  # which week each row holds
-    scale: array = field(default_factory=lambda: array("f"))  # per slot of the day
+    scale: array[float] = field(default_factory=lambda: array("f"))  # per slot of the day
     scale_n: int = 0  # residuals learned into ``scale``
     slot_now: int = -1  # absolute local slot being accumulated
     slot_sum: float = 0.0
@@ -194,8 +195,9 @@ class SeasonalModel:
         """Median of the slot's past weeks (None while fewer than ``min_weeks``)."""
         per_week = self.clock.per_week
         col = slot % per_week
-        values = sorted(v for v in (state.history[r * per_week + col] for r in range(self.weeks))
-                        if not math.isnan(v))
+        values: list[float] = sorted(
+            v for v in (state.history[r * per_week + col] for r in range(self.weeks))
+            if not math.isnan(v))
         n = len(values)
         if n < self.spec.min_weeks:
             return None
@@ -231,8 +233,9 @@ class SeasonalModel:
         """How today runs against its usual, robustly: the median log ratio of the slots
         closed within ``baseline`` before ``slot`` (0 with fewer than 3), so a bump of an
         hour or two cannot explain itself away."""
-        values = sorted(r for s, r in zip(state.recent_slots, state.recent_ratios, strict=True)
-                        if slot - self.recent_n <= s < slot)
+        values: list[float] = sorted(
+            r for s, r in zip(state.recent_slots, state.recent_ratios, strict=True)
+            if slot - self.recent_n <= s < slot)
         n = len(values)
         if n < 3:
             return 0.0
