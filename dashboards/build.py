@@ -260,11 +260,33 @@ def zone_detail(config: CrowdwatchConfig) -> Dashboard:
             f"crowdwatch_rule_threshold{{{SITE}, {ZONE}, rule=\"density\"}}",
             "{{severity}} level", ref="C"))
     d = d.with_panel(dens)
+    if any(rule.kind in ("seasonal", "unusual") for rule in config.rules):
+        d = d.with_panel(usual_panel())
     d = d.with_panel(
         table.Panel().title("Alerts on this zone (1 = firing)").height(7).span(24)
         .with_target(query(f"max by (rule, severity) (crowdwatch_alert_active{{{SITE}, {ZONE}}})",
                            instant=True)))
     return d
+
+
+def usual_panel() -> timeseries.Panel:
+    """Now against the zone's usual for this hour of this weekday, the band the unusual
+    rule tolerates, and the seasonal forecast (from the rules' time-of-week models)."""
+    expected = "crowdwatch_zone_expected{{{site}, {zone}, what=\"{what}\"}}"
+
+    def model(what: str, legend: str, ref: str) -> prometheus.Dataquery:
+        return query(expected.format(site=SITE, zone=ZONE, what=what), legend, ref=ref)
+
+    return (timeseries.Panel().title("Now vs usual for this hour, and the seasonal forecast")
+            .height(9).span(24).unit("none").min(0)
+            .description("Usual: median of this hour on this weekday over past weeks. Band: "
+                         "what the unusual rule tolerates. Forecast: the seasonal rule's "
+                         "value at its horizon. Empty while the models learn.")
+            .with_target(query(f"crowdwatch_zone_people{{{SITE}, {ZONE}}}", "now"))
+            .with_target(model("usual", "usual for this hour", "B"))
+            .with_target(model("usual_low", "usual band (low)", "C"))
+            .with_target(model("usual_high", "usual band (high)", "D"))
+            .with_target(model("forecast", "seasonal forecast", "E")))
 
 
 def operations(config: CrowdwatchConfig) -> Dashboard:

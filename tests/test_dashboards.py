@@ -22,7 +22,10 @@ import yaml
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.dashboards.build import DATASOURCE_UID, build_all, panel_queries
+from crowdwatch.events import CountEvent
 from crowdwatch.streams.runtime.demo import DEMO_ZONE, demo_config, demo_config_dict
+from crowdwatch.streams.runtime.state_file import StateFile
+from crowdwatch.tools.replay import replay
 from tests.helpers import free_port, scrape, wait_for
 from tests.test_demo_e2e import start_run, wait_for_metric
 
@@ -67,14 +70,32 @@ def test_build_writes_dashboards_and_provisioning(tmp_path):
     assert any(p["type"] == "geomap" for p in models["overview"]["panels"])
 
 
-def live_config(metrics_port: int, sensor_port: int) -> dict:
-    """The demo plus a door counter that posts over HTTP, so sensor panels have data."""
+def live_config(metrics_port: int, sensor_port: int, state_file: str | None = None) -> dict:
+    """The demo plus a door counter that posts over HTTP, so sensor panels have data, and
+    the learning rules on the demo zone (their models loaded from ``state_file``)."""
     config = demo_config_dict(metrics_port)
     config["sensors"] = {"zones": [{"id": "plaza"}],
                          "devices": [{"id": "door-1", "zone": "plaza"}],
                          "http": {"port": sensor_port, "token_env": "CW_TEST_SENSOR_TOKEN"}}
     config["rules"].append({"kind": "sensor_silent", "after": "60s"})
+    config["rules"].append({"kind": "seasonal", "zone": DEMO_ZONE, "threshold": 40,
+                            "horizon": "3h", "slot": "1h"})
+    config["rules"].append({"kind": "unusual", "zone": DEMO_ZONE, "slot": "1h"})
+    if state_file:
+        config["engine"] = {"state_file": state_file}
     return config
+
+
+def learned_history(config: dict, path: Path) -> None:
+    """Four past weeks of hourly counts for the demo zone, learned into a state file (what
+    `replay --learn` does), so the usual band has values in a one-minute test."""
+    now = time.time()
+    start = now - 4 * 7 * 86400
+    events = [CountEvent("school-gate-sim", DEMO_ZONE, start + i * 3600.0,
+                         8.0 + 6.0 * ((i % 24) in range(14, 17)))
+              for i in range(int((now - start) // 3600))]
+    cfg = CrowdwatchConfig.model_validate(config)
+    StateFile(path, cfg.site.name).save(replay(cfg, events).learned)
 
 
 def post_readings(port: int, stop: threading.Event) -> None:
@@ -95,7 +116,9 @@ def live_prometheus(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("live")
     cw_port, prom_port, sensor_port = free_port(), free_port(), free_port()
     config_path = workdir / "live.yaml"
-    config_path.write_text(json.dumps(live_config(cw_port, sensor_port)))
+    state_file = workdir / "state.json"
+    learned_history(live_config(cw_port, sensor_port), state_file)
+    config_path.write_text(json.dumps(live_config(cw_port, sensor_port, str(state_file))))
     os.environ["CW_TEST_SENSOR_TOKEN"] = "dash-token"
     run = start_run(workdir, "--config", str(config_path), "--duration", "120")
     stop_posting = threading.Event()
@@ -142,6 +165,8 @@ def test_every_panel_query_returns_data(live_prometheus):
     checked = 0
     models = build_all(live_prometheus["config"])
     titles = [p["title"] for p in models["overview"]["panels"]]
+    zone_titles = [p["title"] for p in models["zone"]["panels"]]
+    assert "Now vs usual for this hour, and the seasonal forecast" in zone_titles
     assert "Sensor readings" in titles and "Zones withheld (camera offline or untrustworthy)" in \
         titles
     for name, model in models.items():

@@ -91,7 +91,8 @@ def test_seasonal_warns_hours_before_a_busy_dismissal_and_before_holt():
     assert crossing - warned >= 2 * HOUR
     assert "usual for Wednesday" in early[0].summary
     assert float(early[0].labels["predicted_value"]) >= 120
-    holt = [a.starts_at for a in firings(result.alerts, "holt") if a.starts_at > crossing - 6 * HOUR]
+    holt = [a.starts_at for a in firings(result.alerts, "holt")
+            if a.starts_at > crossing - 6 * HOUR]
     assert holt and min(holt) > warned  # the trend line only sees the rise once it starts
 
 
