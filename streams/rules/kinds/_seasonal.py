@@ -100,6 +100,8 @@ class SeasonalState(EdgeState):
     deviation_ts: float | None = None
     mean_level: float = 0.0  # long-run mean of the values (sets the log floor)
     last_ts: float | None = None
+    window_times: list[float] = field(default_factory=list)  # unusual: samples judged
+    window_values: list[float] = field(default_factory=list)
     predicted_at: float | None = None
     predicted_value: float = 0.0
 
@@ -107,8 +109,8 @@ class SeasonalState(EdgeState):
         out = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
         out["history"], out["scale"] = _pack(self.history), _pack(self.scale)
         out["row_week"] = list(self.row_week)
-        out["recent_slots"], out["recent_ratios"] = (list(self.recent_slots),
-                                                     list(self.recent_ratios))
+        for name in ("recent_slots", "recent_ratios", "window_times", "window_values"):
+            out[name] = list(getattr(self, name))
         return out
 
     @classmethod
@@ -261,9 +263,12 @@ class SeasonalModel:
 
     # -- learning ------------------------------------------------------------------------
 
-    def learn(self, state: SeasonalState, ts: float, value: float) -> tuple[int, float | None]:
+    def learn(self, state: SeasonalState, ts: float, value: float,
+              judged: float | None = None) -> tuple[int, float | None]:
         """Take one sample (in time order). Returns its slot and its usual (learned from
-        earlier weeks only, so it can judge this sample)."""
+        earlier weeks only, so it can judge this sample). ``judged``: the log ratio a rule
+        compares when it is not the sample's own (a window mean against the window's
+        usual), so the scale learns the spread of what is judged."""
         slot = self.clock.slot_of(ts)
         if slot != state.slot_now:
             self._close_slot(state)
@@ -275,7 +280,8 @@ class SeasonalModel:
         usual = self.usual(state, slot)
         if usual is not None:
             residual = self.log_ratio(state, value, usual)
-            self._learn_scale(state, slot, residual - self.today(state, slot))
+            spread = residual if judged is None else judged
+            self._learn_scale(state, slot, spread - self.today(state, slot))
             self._learn_deviation(state, ts, residual)
         state.last_ts = ts
         return slot, usual

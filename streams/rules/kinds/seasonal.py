@@ -31,7 +31,8 @@ class SeasonalRuleConfig(SeasonalSpec):
                              "last this long (0: any crossing); a crowd that stays, not a "
                              "busy moment.")
     for_: Seconds = Field(0.0, alias="for", description="Forecast must hold this long.")
-    clear_for: Seconds = Field(3600.0, description="Forecast back under the level this long.")
+    clear_for: Seconds | None = Field(None, description="Forecast back under the level this "
+                                      "long before the warning resolves (default: horizon).")
     severity: Literal["warning", "critical"] = "warning"
 
     IDENTITY: ClassVar[tuple[str, ...]] = ("metric", "threshold", "severity")
@@ -98,7 +99,8 @@ class SeasonalRule(TrendRule[SeasonalState]):
         self.model.learn(state, ts, value)
         found = self.crossing(state, ts, value)
         warn = found is not None
-        edge = edge_step(state, ts, warn, warn, self.cfg.for_, self.cfg.clear_for)
+        clear_for = self.cfg.horizon if self.cfg.clear_for is None else self.cfg.clear_for
+        edge = edge_step(state, ts, warn, warn, self.cfg.for_, clear_for)
         if edge is None:
             return []
         if edge[0] is AlertState.FIRING and found is not None:

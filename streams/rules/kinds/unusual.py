@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from crowdwatch.config import CrowdwatchConfig, Seconds
 from crowdwatch.events import Alert, AlertState
-from crowdwatch.streams.rules.base import Route, Rule, edge_step
+from crowdwatch.streams.rules.base import Route, Rule, edge_step, push_window
 from crowdwatch.streams.rules.kinds._seasonal import SeasonalModel, SeasonalSpec, SeasonalState
 from crowdwatch.streams.rules.kinds._trend import TrendRule
 from crowdwatch.streams.rules.registry import rule_kind
@@ -31,6 +31,8 @@ class UnusualRuleConfig(SeasonalSpec):
     z: float = Field(3.0, ge=0, description="And at least this many robust scales above it.")
     clear_ratio: float | None = Field(None, gt=0, description="Hysteresis: resolves under "
                                       "this ratio (default: halfway between 1 and ratio).")
+    window: Seconds = Field(0.0, ge=0, description="Judge the mean of the samples within "
+                            "this span (0: each sample), for readings every few seconds.")
     for_: Seconds = Field(0.0, alias="for", description="Must hold this long before firing.")
     clear_for: Seconds = Field(900.0, description="Must stay under clear_ratio this long.")
     severity: Literal["warning", "critical"] = "warning"
@@ -71,16 +73,26 @@ class UnusualRule(TrendRule[SeasonalState]):
         self.model.repair(state)
         ready = self.model.learned(state)
         slot = self.model.clock.slot_of(ts)
-        expected = self.model.expected_now(state, slot)  # before this sample is learned
-        _, usual = self.model.learn(state, ts, value)
+        if self.cfg.window > 0:  # judge the window's mean against the window's usual
+            push_window(state.window_times, state.window_values, ts, value, self.cfg.window)
+            judged = sum(state.window_values) / len(state.window_values)
+            usual_judged = self._window_usual(state)
+        else:
+            judged, usual_judged = value, self.model.usual(state, slot)
+        log_ratio = (None if usual_judged is None
+                     else self.model.log_ratio(state, judged, usual_judged))
+        _, usual = self.model.learn(state, ts, value, judged=log_ratio)
+        today = self.model.today(state, slot)  # closed slots only: never this sample
         raised = held = False
-        ratio, z = 0.0, 0.0
-        if ready and expected is not None:
-            log_ratio = self.model.log_ratio(state, value, expected)
-            ratio = value / expected if expected > 0 else float("inf")
-            z = log_ratio / self.model.scale(state, slot)
+        ratio, z, expected = 0.0, 0.0, None
+        if ready and log_ratio is not None and usual_judged is not None:
+            floor = self.model.floor(state)
+            expected = max(0.0, (usual_judged + floor) * math.exp(today) - floor)
+            ratio = judged / expected if expected > 0 else float("inf")
+            z = (log_ratio - today) / self.model.scale(state, slot)
             raised = ratio >= self.cfg.ratio and z >= self.cfg.z
             held = ratio >= self.cfg.held_ratio()
+        value = judged
         edge = edge_step(state, ts, raised, held, self.cfg.for_, self.cfg.clear_for)
         if edge is None:
             return []
@@ -97,6 +109,20 @@ class UnusualRule(TrendRule[SeasonalState]):
                            state=edge[0], starts_at=edge[1], ends_at=None if firing else ts,
                            value=round(min(ratio, 1e9), 4), threshold=self.cfg.ratio,
                            summary=summary, labels=labels)]
+
+    def _window_usual(self, state: SeasonalState) -> float | None:
+        """Mean usual over the window's samples (a window can span slots)."""
+        total = 0.0
+        cache: dict[int, float | None] = {}
+        for t in state.window_times:
+            slot = self.model.clock.slot_of(t)
+            if slot not in cache:
+                cache[slot] = self.model.usual(state, slot)
+            usual = cache[slot]
+            if usual is None:
+                return None
+            total += usual
+        return total / len(state.window_times)
 
     def _today_pct(self, state: SeasonalState, slot: int) -> str:
         return f"{(math.exp(self.model.today(state, slot)) - 1) * 100:+.0f} %"
