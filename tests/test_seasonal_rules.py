@@ -96,6 +96,20 @@ def test_seasonal_warns_hours_before_a_busy_dismissal_and_before_holt():
     assert holt and min(holt) > warned  # the trend line only sees the rise once it starts
 
 
+def test_a_closed_day_is_an_outlier_not_the_usual():
+    rng = random.Random(8)
+    events = readings(6, rng)
+    closed = START + (4 * 7 + 2) * 24 * HOUR  # the Wednesday of week 5: nobody comes
+    events = [e if not closed <= e.ts < closed + 24 * HOUR else
+              SensorEvent(sensor_id=e.sensor_id, ts=e.ts, kind=e.kind, value=0.0,
+                          zone_id=e.zone_id) for e in events]
+    result = replay(config(UNUSUAL), events)
+    (state,) = result.learned.values()
+    rule = RuleEngine(config(UNUSUAL), start_ts=START).rules[0]
+    wednesday_15 = rule.model.clock.slot_of(START + 2 * 24 * HOUR + 15 * HOUR)
+    assert rule.model.usual(state, wednesday_15) == pytest.approx(100, rel=0.08)
+
+
 def test_seasonal_is_quiet_while_learning():
     rng = random.Random(2)
     # A busy day in the second week: fewer than min_weeks (3) of history, no warning yet.
