@@ -13,14 +13,25 @@ log = logging.getLogger("crowdwatch.cli")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from crowdwatch.console.live import LiveView
+    from crowdwatch.console.server import ConsoleServer
     from crowdwatch.streams.alerting.build import build_sinks
     from crowdwatch.streams.alerting.sinks import Dispatcher
+    from crowdwatch.streams.rules.registry import rule_series
     from crowdwatch.streams.runtime.embedded import EmbeddedRunner
 
     config = load_for_alerts(args.config, args.alerts_jsonl)
+    if args.console_port is not None:
+        config.console.port = args.console_port
     metrics = metrics_for(config, args.metrics_port)
+    live = console = None
+    if config.console.port:
+        live = LiveView(config, rule_series(config), config.console.history)
+        console = ConsoleServer(config.console, live)  # refuses unsafe exposure first
     runner = EmbeddedRunner(config, Dispatcher(build_sinks(config.alerts, metrics), metrics),
-                            metrics, realtime=not args.fast)
+                            metrics, realtime=not args.fast, live=live)
+    if console is not None and console.start():
+        print(f"crowdwatch console: {console.url}", flush=True)
     def stop(signum: int, _frame: object) -> None:
         log.info("%s received; stopping cleanly", signal.Signals(signum).name)
         runner.stop_event.set()
@@ -29,7 +40,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # background job) must still stop on it, and neither relies on KeyboardInterrupt.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    runner.run(args.duration)
+    try:
+        runner.run(args.duration)
+    finally:
+        if console is not None:
+            console.stop()
     return 0
 
 
@@ -58,6 +73,7 @@ def register(sub: Any) -> None:
     run.add_argument("--duration", type=float, help="stop after this many seconds")
     run.add_argument("--alerts-jsonl", help="also append every notification to this file")
     run.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
+    run.add_argument("--console-port", type=int, help="override console.port (0 disables)")
     run.add_argument("--fast", action="store_true",
                      help="do not pace file and sim sources to real time")
     run.set_defaults(func=cmd_run)

@@ -404,6 +404,20 @@ class DeadLetterConfig(_Strict):
     max_raw_bytes: int = Field(4096, ge=64, description="Raw message kept up to this size.")
 
 
+class ConsoleConfig(_Strict):
+    """The web console served by the process (operators' live page)."""
+
+    host: str = Field("127.0.0.1", description="Bind address. Beyond loopback the console "
+                      "refuses to start unless the token variable holds a token.")
+    port: StrictInt = Field(8080, ge=0, le=65535, description="0 disables the console.")
+    token_env: str = Field("CROWDWATCH_CONSOLE_TOKEN", description="Environment variable "
+                           "with the access token (required beyond loopback; optional on it).")
+    history: Seconds = Field(1800.0, gt=0, le=86400, description="Sparkline span per zone.")
+    push_every: Seconds = Field(1.0, gt=0, le=60, description="Live updates this often.")
+    login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins per client "
+                                "per minute before it must wait.")
+
+
 class MetricsConfig(_Strict):
     host: str = Field("127.0.0.1", description="Bind address of the /metrics endpoint.")
     port: StrictInt = Field(9108, ge=0, le=65535, description="0 disables the endpoint.")
@@ -454,6 +468,7 @@ class CrowdwatchConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     deadletter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     _zone_index: tuple[tuple[int, int], dict[str, tuple[CameraConfig, ZoneConfig]]] | None = \
@@ -662,6 +677,12 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
     if sensor_http is not None and sensor_http.port and sensor_http.port == config.metrics.port:
         found.append((("sensors", "http", "port"), f"port {sensor_http.port} is also "
                       "metrics.port: each endpoint needs its own port"))
+    ports = {"metrics.port": config.metrics.port,
+             "sensors.http.port": sensor_http.port if sensor_http is not None else 0}
+    for name, port in ports.items():
+        if config.console.port and config.console.port == port:
+            found.append((("console", "port"), f"port {port} is also {name}: each endpoint "
+                          "needs its own port"))
     rule_ids: dict[str, int] = {}
     for ri, rule in enumerate(config.rules):
         rid = rule.rule_id()

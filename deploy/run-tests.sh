@@ -16,6 +16,7 @@ fi
 # the project's script, on loopback and free ports).
 bash deploy/prometheus/local.sh install
 bash tests/support/rtsp/install.sh
+bash tests/support/chromium/install.sh
 bash deploy/alertmanager/local.sh install
 bash deploy/mosquitto/local.sh install
 bash deploy/kafka/local.sh resolve    # Kafka jars from Maven Central, cached outside the repo

@@ -28,9 +28,9 @@ from starlette.routing import Route
 from crowdwatch.config import HttpSensorConfig
 from crowdwatch.errors import ConfigError
 from crowdwatch.events import EventError, SensorEvent
-from crowdwatch.ingest.http_server import HttpServer
 from crowdwatch.ingest.sensor_messages import SensorMessageParser
 from crowdwatch.ingest.sensor_mqtt import Reject
+from crowdwatch.util.http_server import HttpServer
 
 log = logging.getLogger("crowdwatch.sensors.http")
 

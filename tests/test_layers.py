@@ -2,7 +2,8 @@
 
 Foundation (events, config, errors, metrics, util) imports no other layer; the rule core,
 vision, sensors and alert delivery import only the foundation (vision's ingest and
-detectors may use each other); the runtime wires them; tools and dashboards sit on top;
+detectors may use each other); the console's view and web app import only the
+foundation; the runtime wires them; tools and dashboards sit on top;
 the CLI above all.
 """
 
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"core": "crowdwatch", "ingest": "crowdwatch.ingest",
             "detectors": "crowdwatch.detectors", "streams": "crowdwatch.streams",
             "dashboards": "crowdwatch.dashboards", "tools": "crowdwatch.tools",
-            "cli": "crowdwatch.cli"}
+            "cli": "crowdwatch.cli", "console": "crowdwatch.console"}
 
 # Most specific prefix first.
 LAYERS = [
@@ -30,6 +31,7 @@ LAYERS = [
     ("crowdwatch.tools", "tools"),
     ("crowdwatch.dashboards", "tools"),
     ("crowdwatch.cli", "cli"),
+    ("crowdwatch.console", "console"),
     ("crowdwatch", "foundation"),
 ]
 ALLOWED = {
@@ -38,9 +40,12 @@ ALLOWED = {
     "vision": {"foundation", "vision"},
     "sensors": {"foundation", "sensors"},
     "delivery": {"foundation", "delivery"},
-    "runtime": {"foundation", "rules", "vision", "sensors", "delivery", "runtime"},
-    "tools": {"foundation", "rules", "vision", "sensors", "delivery", "runtime", "tools"},
-    "cli": {"foundation", "rules", "vision", "sensors", "delivery", "runtime", "tools", "cli"},
+    "console": {"foundation", "console"},
+    "runtime": {"foundation", "rules", "vision", "sensors", "delivery", "runtime", "console"},
+    "tools": {"foundation", "rules", "vision", "sensors", "delivery", "runtime", "console",
+              "tools"},
+    "cli": {"foundation", "rules", "vision", "sensors", "delivery", "runtime", "console",
+            "tools", "cli"},
 }
 
 

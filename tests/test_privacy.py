@@ -12,7 +12,7 @@ from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.streams.runtime.demo import demo_config
 
-PACKAGE_DIRS = ["core", "ingest", "detectors", "streams", "dashboards"]
+PACKAGE_DIRS = ["core", "ingest", "detectors", "streams", "dashboards", "console"]
 
 
 class SpyDetector:

@@ -13,7 +13,8 @@ DEMO_URL = "sim://school-gate?people=80&period=45&seed=7"
 DEMO_ZONE = "gate-pavement"
 
 
-def demo_config_dict(metrics_port: int = 9108) -> dict:
+def demo_config_dict(metrics_port: int = 9108, console_port: int = 0) -> dict:
+    """The demo site; tests get no console unless they ask (``crowdwatch run`` asks)."""
     zone = gate_zone_config(SimParams.from_url(DEMO_URL))
     return {
         "site": {"name": "demo-school", "timezone": "UTC"},
@@ -33,8 +34,9 @@ def demo_config_dict(metrics_port: int = 9108) -> dict:
             {"kind": "camera_offline", "after": "30s"},
         ],
         "metrics": {"port": metrics_port},
+        "console": {"port": console_port},
     }
 
 
-def demo_config(metrics_port: int = 9108) -> CrowdwatchConfig:
-    return CrowdwatchConfig.model_validate(demo_config_dict(metrics_port))
+def demo_config(metrics_port: int = 9108, console_port: int = 8080) -> CrowdwatchConfig:
+    return CrowdwatchConfig.model_validate(demo_config_dict(metrics_port, console_port))

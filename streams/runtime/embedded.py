@@ -14,8 +14,9 @@ import threading
 import time
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetterFile
-from crowdwatch.events import CameraHealth, CountEvent, SensorEvent
+from crowdwatch.events import Alert, CameraHealth, CountEvent, SensorEvent
 from crowdwatch.ingest.camera import CameraWorker
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
@@ -33,8 +34,12 @@ class EmbeddedRunner:
         dispatcher: Dispatcher,
         metrics: Metrics,
         realtime: bool = True,
+        live: LiveView | None = None,
     ) -> None:
+        """``live``: the console's view, fed with every count, reading, health report,
+        alert and outlook (numbers only)."""
         self.config = config
+        self.live = live
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.realtime = realtime
@@ -86,7 +91,10 @@ class EmbeddedRunner:
 
     def _show_outlook(self, now: float) -> None:
         """Usual band and forecast per zone, for the zone dashboard."""
-        for zone_id, values in self.engine.outlooks(now).items():
+        outlooks = self.engine.outlooks(now)
+        if self.live is not None:
+            self.live.expected(outlooks)
+        for zone_id, values in outlooks.items():
             for what, value in values.items():
                 self.metrics.zone_expected.labels(zone=zone_id, what=what).set(value)
 
@@ -124,13 +132,36 @@ class EmbeddedRunner:
         elif isinstance(event, CameraHealth):
             self._health_events.inc()
         for alert in self.engine.handle(event):
-            self.dispatcher.send(alert)
+            self._send(alert)
         if isinstance(event, CameraHealth):
             self._show_inhibited()
+        if self.live is not None:
+            self._show_live(event)
+
+    def _send(self, alert: Alert) -> None:
+        self.dispatcher.send(alert)
+        if self.live is not None:
+            self.live.alert(alert)
+
+    def _show_live(self, event: Event) -> None:
+        live = self.live
+        assert live is not None
+        if isinstance(event, CountEvent):
+            live.zone_value(event.zone_id, event.ts, event.count, event.density_ppm2)
+        elif isinstance(event, SensorEvent):
+            live.sensor_seen(event.sensor_id, event.ts)
+            if event.zone_id:
+                people = self.engine.zone_value(event.zone_id, event.ts)
+                live.zone_value(event.zone_id, event.ts, people,
+                                self.engine.zone_density(event.zone_id, people))
+        else:
+            live.camera_health(event.camera_id, str(event.state), event.reason, event.ts)
 
     def _show_inhibited(self) -> None:
         """Zones of an untrustworthy camera show no count (a gap), never a stale one."""
         inhibited = self.engine.inhibited_zones()
+        if self.live is not None:
+            self.live.withheld(inhibited)
         for (_camera_id, zone_id), (people, density) in self._gauges.items():
             self.metrics.zone_inhibited.labels(zone=zone_id).set(zone_id in inhibited)
             if zone_id in inhibited:
@@ -170,7 +201,7 @@ class EmbeddedRunner:
                     self.supervisor.check()
                     alerts = self.engine.tick(time.time())
                     for alert in alerts:
-                        self.dispatcher.send(alert)
+                        self._send(alert)
                     if alerts:
                         self._show_inhibited()
                     self._show_outlook(time.time())

@@ -14,7 +14,7 @@ mkdir "$tree/crowdwatch"
 for item in core/*; do
   ln -s "$PWD/$item" "$tree/crowdwatch/$(basename "$item")"
 done
-for folder in ingest detectors streams dashboards tools cli; do
+for folder in ingest detectors streams dashboards tools cli console; do
   ln -s "$PWD/$folder" "$tree/crowdwatch/$folder"
 done
 cd "$tree"

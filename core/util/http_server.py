@@ -1,4 +1,4 @@
-"""The one HTTP server the ingest process runs endpoints on: uvicorn, with limits.
+"""An HTTP server for the process's endpoints (sensor ingest, console): uvicorn, with limits.
 
 uvicorn (asyncio, h11) holds no thread per client, caps connections
 (``limit_concurrency``: beyond it a request gets 503) and closes idle kept-alive

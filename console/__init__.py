@@ -1,0 +1,1 @@
+"""The web console the crowdwatch process serves: operators' live page (no pixels, ever)."""

@@ -1,0 +1,268 @@
+"""The web console: live page data, access control, push stream, and a real browser."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from crowdwatch.config import ConsoleConfig, CrowdwatchConfig
+from crowdwatch.console.live import LiveView
+from crowdwatch.console.server import ConsoleServer
+from crowdwatch.errors import ConfigError
+from crowdwatch.events import Alert, AlertState, Severity
+from crowdwatch.streams.rules.registry import rule_series
+from crowdwatch.streams.runtime.demo import DEMO_ZONE, demo_config_dict
+from tests.helpers import free_port, popen_child, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "console-test-token-4d2f"
+
+
+def demo_live() -> tuple[CrowdwatchConfig, LiveView]:
+    config = CrowdwatchConfig.model_validate(demo_config_dict(0))
+    return config, LiveView(config, rule_series(config), 1800.0)
+
+
+def serve(live: LiveView, token: str | None = TOKEN, host: str = "127.0.0.1",
+          attempts: int = 5) -> ConsoleServer:
+    cfg = ConsoleConfig(host=host, port=0, token_env="CW_TEST_CONSOLE_TOKEN",
+                        login_attempts=attempts, push_every=0.2)
+    server = ConsoleServer(cfg, live, env={"CW_TEST_CONSOLE_TOKEN": token} if token else {})
+    assert server.start()
+    return server
+
+
+def request(url: str, method: str = "GET", headers: dict | None = None,
+            body: bytes | None = None) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_zone_levels_follow_the_rules_and_the_view_holds_numbers_only():
+    _config, live = demo_live()
+    now = time.time()
+    live.zone_value(DEMO_ZONE, now - 2, 12, 0.30)
+    live.zone_value(DEMO_ZONE, now - 1, 30, 0.50)
+    snap = live.snapshot(now=now)
+    (zone,) = snap["zones"]
+    assert (zone["metric"], zone["warn"], zone["critical"]) == ("density", 0.45, 0.7)
+    assert zone["level"] == "warning" and zone["history"][-1][1] == 0.50
+    live.zone_value(DEMO_ZONE, now, 40, 0.75)
+    assert live.snapshot(now=now)["zones"][0]["level"] == "critical"
+    live.withheld({DEMO_ZONE})
+    assert live.snapshot(now=now)["zones"][0]["level"] == "nodata"
+    alert = Alert(fingerprint="f1", rule="density", zone_id=DEMO_ZONE,
+                  severity=Severity.WARNING, state=AlertState.FIRING, starts_at=now,
+                  value=0.5, threshold=0.45, summary="density high", labels={}, rule_id="r")
+    live.alert(alert)
+    assert [a["rule"] for a in live.snapshot()["alerts"]] == ["density"]
+
+    def scalars(node: object) -> bool:  # nothing but numbers, short strings and lists
+        if isinstance(node, dict):
+            return all(scalars(v) for v in node.values())
+        if isinstance(node, list):
+            return all(scalars(v) for v in node)
+        return node is None or isinstance(node, bool | int | float) or (
+            isinstance(node, str) and len(node) < 500)
+
+    assert scalars(live.snapshot())
+
+
+def test_every_api_answers_401_without_the_token_and_the_token_never_shows():
+    _config, live = demo_live()
+    server = serve(live)
+    base = server.url.rstrip("/")
+    try:
+        for path in ("/api/live", "/api/live/stream"):
+            status, _, body = request(base + path)
+            assert status == 401 and TOKEN.encode() not in body
+            status, _, _ = request(base + path, headers={"Authorization": "Bearer wrong"})
+            assert status == 401
+        status, headers, _ = request(base + "/")
+        assert status == 303 and headers["location"] == "/login"
+        status, headers, body = request(base + "/api/live",
+                                        headers={"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and json.loads(body)["site"] == "demo-school"
+        csp = headers["content-security-policy"]
+        assert "img-src 'none'" in csp and "media-src 'none'" in csp
+        # The login form gives a session cookie; the page then loads without the header.
+        status, headers, _ = request(base + "/login", "POST", body=f"token={TOKEN}".encode(),
+                                     headers={"Content-Type":
+                                              "application/x-www-form-urlencoded"})
+        assert status == 303 and "HttpOnly" in headers["set-cookie"]
+        assert "SameSite=strict" in headers["set-cookie"]
+        cookie = headers["set-cookie"].split(";")[0]
+        status, _, body = request(base + "/", headers={"Cookie": cookie})
+        assert status == 200 and b"<img" not in body and TOKEN.encode() not in body
+        # A form posted from another site is refused (CSRF), whatever it carries.
+        status, _, _ = request(base + "/login", "POST", body=f"token={TOKEN}".encode(),
+                               headers={"Origin": "http://evil.example",
+                                        "Content-Type": "application/x-www-form-urlencoded"})
+        assert status == 403
+    finally:
+        server.stop()
+
+
+def test_failed_logins_are_rate_limited():
+    _config, live = demo_live()
+    server = serve(live, attempts=3)
+    base = server.url.rstrip("/")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    try:
+        codes = [request(base + "/login", "POST", body=b"token=guess", headers=form)[0]
+                 for _ in range(4)]
+        assert codes == [303, 303, 303, 429]
+        # Even the right token waits out the minute once the client is locked.
+        status, headers, _ = request(base + "/login", "POST", body=f"token={TOKEN}".encode(),
+                                     headers=form)
+        assert status == 429 and int(headers["retry-after"]) > 0
+    finally:
+        server.stop()
+
+
+def test_beyond_loopback_the_console_refuses_to_start_without_a_token():
+    _config, live = demo_live()
+    with pytest.raises(ConfigError, match="refuses to start without a token"):
+        ConsoleServer(ConsoleConfig(host="0.0.0.0", port=0), live, env={})
+    # On loopback with no token it is open (the machine's own users).
+    server = serve(live, token=None)
+    try:
+        assert request(server.url + "api/live")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_the_stream_pushes_a_snapshot_then_updates_within_a_second():
+    _config, live = demo_live()
+    server = serve(live)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=5)
+        conn.request("GET", "/api/live/stream", headers={"Authorization": f"Bearer {TOKEN}"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("content-type").startswith(
+            "text/event-stream")
+        first = resp.readline()
+        assert first.startswith(b"retry: 1000")
+        assert resp.readline() == b"event: snapshot\n"
+        json.loads(resp.readline()[len(b"data: "):])
+        resp.readline()
+        live.zone_value(DEMO_ZONE, time.time(), 25, 0.61)
+        started = time.monotonic()
+        assert resp.readline() == b"event: update\n"
+        update = json.loads(resp.readline()[len(b"data: "):])
+        assert time.monotonic() - started < 1.0
+        assert update["zones"][0]["density"] == 0.61 and update["zones"][0]["level"] == "warning"
+        conn.close()
+    finally:
+        server.stop()
+
+
+def require_chromium() -> None:
+    done = subprocess.run(["bash", str(ROOT / "tests" / "support" / "chromium" / "install.sh")],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not shutil.which("chromedriver"):
+        pytest.fail("Chromium or its driver is missing (tests/support/chromium/install.sh): "
+                    + done.stderr[-500:])
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1920,1080", "--disable-gpu"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def start_demo(port: int, workdir: Path, duration: float) -> subprocess.Popen:
+    return popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--duration",
+                        str(duration), "--console-port", str(port), "--metrics-port", "0"],
+                       cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": ""})
+
+
+def console_up(port: int, run: subprocess.Popen) -> bool:
+    if run.poll() is not None:
+        pytest.fail(f"crowdwatch run exited: {run.communicate()[0][-2000:]}")
+    try:
+        return request(f"http://127.0.0.1:{port}/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_live_page_in_a_real_browser_follows_the_demo_crowd(tmp_path):
+    require_chromium()
+    port = free_port()
+    run = start_demo(port, tmp_path, 150)
+    driver = None
+    try:
+        wait_for(lambda: console_up(port, run), 30, "the console")
+        driver = browser()
+        driver.get(f"http://127.0.0.1:{port}/")
+
+        tile = f'article.zone[data-zone="{DEMO_ZONE}"]'
+
+        def js(script: str) -> object:  # one atomic read: the page redraws every second
+            return driver.execute_script(script)
+
+        def level() -> str:
+            return str(js(f"const t = document.querySelector('{tile}'); "
+                          "return t ? t.dataset.level : '';"))
+
+        def conn() -> str:
+            return str(js("return document.getElementById('conn').textContent;"))
+
+        wait_for(lambda: level() in ("ok", "warning", "critical"), 60, "the zone's first count")
+        wait_for(lambda: level() in ("warning", "critical"), 90, "the warning colour at the peak")
+        colour = js(f"const t = document.querySelector('{tile}'); "
+                    "return t ? getComputedStyle(t).borderLeftColor : '';")
+        assert colour in ("rgb(224, 161, 6)", "rgb(214, 64, 69)")  # amber or red
+        wait_for(lambda: js("return document.querySelectorAll("
+                            "'#alerts li[data-rule=\"density\"]').length;"),
+                 20, "the density alert listed")
+        driver.save_screenshot(str(tmp_path / "live-peak.png"))
+        wait_for(lambda: level() == "ok", 90, "back to normal when the crowd clears")
+        # No element that could hold camera pixels, ever.
+        for tag in ("img", "video", "canvas", "picture", "iframe", "object", "embed"):
+            assert js(f"return document.getElementsByTagName('{tag}').length;") == 0, tag
+        # A process restart: the page reconnects by itself.
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=20)
+        wait_for(lambda: conn().startswith("reconnecting"), 15, "the page noticing the restart")
+        run = start_demo(port, tmp_path, 60)
+        wait_for(lambda: conn() == "live", 40, "the page reconnected")
+        driver.set_window_size(390, 844)  # a phone
+        driver.save_screenshot(str(tmp_path / "live-phone.png"))
+        assert driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    finally:
+        if driver is not None:
+            driver.quit()
+        if run.poll() is None:
+            run.send_signal(signal.SIGTERM)
+            run.communicate(timeout=20)
