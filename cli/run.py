@@ -24,12 +24,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.console_port is not None:
         config.console.port = args.console_port
     metrics = metrics_for(config, args.metrics_port)
-    live = console = None
-    if config.console.port:
-        live = LiveView(config, rule_series(config), config.console.history)
-        console = ConsoleServer(config.console, live)  # refuses unsafe exposure first
+    live = LiveView(config, rule_series(config), config.console.history) \
+        if config.console.port else None
     runner = EmbeddedRunner(config, Dispatcher(build_sinks(config.alerts, metrics), metrics),
                             metrics, realtime=not args.fast, live=live)
+    console = None
+    if live is not None:  # refuses unsafe exposure before anything starts
+        console = ConsoleServer(config.console, live, setup=camera_setup(args.config, runner))
     if console is not None and console.start():
         print(f"crowdwatch console: {console.url}", flush=True)
     def stop(signum: int, _frame: object) -> None:
@@ -46,6 +47,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         if console is not None:
             console.stop()
     return 0
+
+
+def camera_setup(path: str | None, runner: Any) -> Any:
+    """The console's setup hooks on the embedded runner (saving needs a site file)."""
+    from crowdwatch.config import CameraConfig, parse_config
+    from crowdwatch.console.setup import Setup
+    from crowdwatch.console.site_editor import SiteEditor
+    from crowdwatch.detectors.zones import ground_area_m2, ground_homography
+    from crowdwatch.ingest.source_checks import source_problems
+
+    def validate(text: str, source: str) -> Any:
+        return parse_config(text, source, checks=[source_problems])
+
+    def areas(cam: CameraConfig) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for zone in cam.zones:
+            out[zone.id] = None
+            if zone.ground is not None and zone.polygon:
+                homography = ground_homography(zone.ground.image, zone.ground.world_m)
+                out[zone.id] = round(ground_area_m2(zone.polygon, homography), 2)
+        return out
+
+    editor = SiteEditor(path, validate) if path else None
+    return Setup(editor, lambda: runner.config, runner.snapshot, runner.reload, areas,
+                 runner.config.console.audit_log)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

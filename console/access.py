@@ -28,33 +28,42 @@ class TooManyAttempts(Exception):
 
 
 class Access:
-    def __init__(self, token: str | None, attempts_per_minute: int) -> None:
+    """Roles: ``viewer`` (the live page) and ``admin`` (also camera setup). With no token
+    at all (loopback only) everyone is admin."""
+
+    def __init__(self, token: str | None, attempts_per_minute: int,
+                 admin_token: str | None = None) -> None:
         self.token = token or None
+        self.admin_token = admin_token or None
         self.attempts = attempts_per_minute
-        self._sessions: dict[str, float] = {}
+        self._sessions: dict[str, tuple[float, str]] = {}
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     @property
     def open(self) -> bool:
-        return self.token is None
+        return self.token is None and self.admin_token is None
 
-    def _matches(self, supplied: str) -> bool:
-        assert self.token is not None
-        return hmac.compare_digest(supplied.encode("utf-8"), self.token.encode("utf-8"))
+    def _role_of(self, supplied: str) -> str | None:
+        raw = supplied.encode("utf-8")
+        for role, token in (("admin", self.admin_token), ("viewer", self.token)):
+            if token is not None and hmac.compare_digest(raw, token.encode("utf-8")):
+                return role
+        return None
 
-    def allowed(self, authorization: str | None, session: str | None) -> bool:
-        if self.token is None:
-            return True
+    def role(self, authorization: str | None, session: str | None) -> str | None:
+        """The caller's role, or None (not allowed in)."""
+        if self.open:
+            return "admin"
         if authorization and authorization.startswith("Bearer "):
-            return self._matches(authorization[len("Bearer "):])
+            return self._role_of(authorization[len("Bearer "):])
         if session:
             with self._lock:
-                expiry = self._sessions.get(session)
-                if expiry is not None and expiry > time.monotonic():
-                    return True
+                found = self._sessions.get(session)
+                if found is not None and found[0] > time.monotonic():
+                    return found[1]
                 self._sessions.pop(session, None)
-        return False
+        return None
 
     def login(self, client: str, supplied: str) -> str | None:
         """A new session id for the right token; None for a wrong one. Raises
@@ -66,12 +75,13 @@ class Access:
                 failures.popleft()
             if len(failures) >= self.attempts:
                 raise TooManyAttempts(failures[0] + WINDOW_S - now)
-            if self.token is None or not self._matches(supplied):
+            role = None if self.open else self._role_of(supplied)
+            if role is None:
                 failures.append(now)
                 return None
             session = secrets.token_urlsafe(32)
-            self._sessions = {k: v for k, v in self._sessions.items() if v > now}
-            self._sessions[session] = now + SESSION_S
+            self._sessions = {k: v for k, v in self._sessions.items() if v[0] > now}
+            self._sessions[session] = (now + SESSION_S, role)
             return session
 
     def logout(self, session: str | None) -> None:

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crowdwatch.console.access import COOKIE, SESSION_S, Access, TooManyAttempts
 from crowdwatch.console.live import LiveView
+from crowdwatch.console.setup import Setup
 
 STATIC = Path(__file__).parent / "static"
 MAX_FORM_BYTES = 4096
@@ -33,8 +34,10 @@ MAX_FORM_BYTES = 4096
 # mistake. Sparklines are inline SVG (document elements, not images).
 CSP = ("default-src 'self'; img-src 'none'; media-src 'none'; object-src 'none'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-           (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+# Setup (admin) shows one masked snapshot, fetched into memory and shown from a blob: URL.
+SETUP_CSP = CSP.replace("img-src 'none'", "img-src 'self' blob:")
+HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+           (b"x-frame-options", b"DENY")]
 
 
 class SecurityHeaders:
@@ -48,17 +51,25 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        path = scope.get("path", "")
+        csp = SETUP_CSP if path.startswith(("/setup", "/api/setup")) else CSP
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                message["headers"] = [*message.get("headers", []), *HEADERS,
+                                      (b"content-security-policy", csp.encode())]
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def build_app(live: LiveView, access: Access, push_every: float) -> ASGIApp:
+def build_app(live: LiveView, access: Access, push_every: float,
+              setup: Setup | None = None) -> ASGIApp:
+    def role(request: Request) -> str | None:
+        return access.role(request.headers.get("authorization"), request.cookies.get(COOKIE))
+
     def authorised(request: Request) -> bool:
-        return access.allowed(request.headers.get("authorization"), request.cookies.get(COOKIE))
+        return role(request) is not None
 
     def denied(request: Request) -> Response:
         if request.url.path.startswith("/api/"):
@@ -134,10 +145,85 @@ def build_app(live: LiveView, access: Access, push_every: float) -> ASGIApp:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    app = Starlette(routes=[
+    routes = setup_routes(setup, role, denied, same_origin) if setup is not None else []
+    app = Starlette(routes=[*routes,
         Route("/", page), Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
         Route("/api/live", snapshot), Route("/api/live/stream", stream),
         Route("/healthz", healthz),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static")])
     return SecurityHeaders(app)
+
+
+MAX_EDIT_BYTES = 2 * 1024 * 1024
+
+
+def setup_routes(setup: Setup, role: Any, denied: Any, same_origin: Any) -> list[Route]:
+    """The admin-only setup page and its API."""
+
+    def admin(request: Request) -> Response | None:
+        found = role(request)
+        if found is None:
+            return denied(request)
+        if found != "admin":
+            return JSONResponse({"error": "setup needs the admin role"}, status_code=403)
+        return None
+
+    def who(request: Request) -> tuple[str, str]:
+        how = "bearer" if request.headers.get("authorization") else (
+            "session" if request.cookies.get(COOKIE) else "loopback")
+        return how, request.client.host if request.client else "?"
+
+    async def page(request: Request) -> Response:
+        return admin(request) or FileResponse(STATIC / "setup.html",
+                                              headers={"cache-control": "no-store"})
+
+    async def site(request: Request) -> Response:
+        return admin(request) or JSONResponse(setup.site(), headers={"cache-control":
+                                                                     "no-store"})
+
+    async def snapshot(request: Request) -> Response:
+        refused = admin(request)
+        if refused:
+            return refused
+        camera = request.path_params["camera"]
+        if setup.camera(camera) is None:
+            return JSONResponse({"error": f"no camera {camera!r}"}, status_code=404)
+        how, client = who(request)
+        setup.audit("snapshot", camera, how, client)
+        jpeg = await asyncio.to_thread(setup.snapshot, camera)
+        if jpeg is None:
+            return JSONResponse({"error": f"camera {camera!r} sent no frame in time"},
+                                status_code=503)
+        # Held in memory only: never cached by the browser, never written here.
+        return Response(jpeg, media_type="image/jpeg",
+                        headers={"cache-control": "no-store, max-age=0"})
+
+    async def edit(request: Request, save: bool) -> Response:
+        refused = admin(request)
+        if refused:
+            return refused
+        if not same_origin(request) or not request.headers.get(
+                "content-type", "").startswith("application/json"):
+            return PlainTextResponse("cross-site or non-JSON request refused", status_code=403)
+        body = await request.body()
+        if len(body) > MAX_EDIT_BYTES:
+            return PlainTextResponse("edit too large", status_code=413)
+        camera = request.path_params["camera"]
+        if save:
+            how, client = who(request)
+            status, result = await asyncio.to_thread(setup.save, camera, body, how, client)
+        else:
+            status, result = await asyncio.to_thread(setup.check, camera, body)
+        return JSONResponse(result, status_code=status)
+
+    async def check(request: Request) -> Response:
+        return await edit(request, save=False)
+
+    async def save(request: Request) -> Response:
+        return await edit(request, save=True)
+
+    return [Route("/setup", page), Route("/api/setup/site", site),
+            Route("/api/setup/cameras/{camera}/snapshot", snapshot),
+            Route("/api/setup/cameras/{camera}/check", check, methods=["POST"]),
+            Route("/api/setup/cameras/{camera}", save, methods=["POST"])]

@@ -64,18 +64,43 @@ class ZoneLive:
 class LiveView:
     def __init__(self, config: CrowdwatchConfig, series: Sequence[SeriesLike],
                  history_s: float) -> None:
-        self.site = config.site.name
-        self.timezone = config.site.timezone
         self.history_s = history_s
         self.bucket = history_s / HISTORY_POINTS
         self._lock = threading.Lock()
         self.version = 0
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.resolved: deque[dict[str, Any]] = deque(maxlen=RESOLVED_KEPT)
         self.zones: dict[str, ZoneLive] = {}
+        self.cameras: dict[str, dict[str, Any]] = {}
+        self.sensors: dict[str, dict[str, Any]] = {}
+        self.reconfigure(config, series)
+
+    def reconfigure(self, config: CrowdwatchConfig, series: Sequence[SeriesLike]) -> None:
+        """Zones, levels, cameras and sensors from a (new) config; what is shown of the
+        ones that stay (their sparklines, health) is kept."""
+        with self._lock:
+            self._configure(config, series)
+            self.version += 1
+
+    def _configure(self, config: CrowdwatchConfig, series: Sequence[SeriesLike]) -> None:
+        self.site = config.site.name
+        self.timezone = config.site.timezone
+        old_zones, old_cameras, old_sensors = self.zones, self.cameras, self.sensors
+        self.zones = {}
+        def fresh(zone_id: str, source: str) -> ZoneLive:
+            zone = ZoneLive(zone_id, source, "count")
+            old = old_zones.get(zone_id)
+            if old is not None and old.source == source:
+                zone.count, zone.density, zone.ts = old.count, old.density, old.ts
+                zone.history, zone.expected = old.history, old.expected
+            return zone
+
         for cam in config.cameras:
             for zcfg in cam.zones:
-                self.zones[zcfg.id] = ZoneLive(zcfg.id, cam.id, "count")
+                self.zones[zcfg.id] = fresh(zcfg.id, cam.id)
         for szone in config.sensors.zones:
-            self.zones.setdefault(szone.id, ZoneLive(szone.id, "sensors", "count"))
+            if szone.id not in self.zones:
+                self.zones[szone.id] = fresh(szone.id, "sensors")
         for s in series:  # density levels win: they are about safety, counts about capacity
             zone = self.zones.get(s.zone)
             if zone is None or s.threshold is None or s.rule not in ("count", "density"):
@@ -88,14 +113,15 @@ class LiveView:
                 zone.critical = s.threshold
             else:
                 zone.warn = s.threshold
-        self.cameras: dict[str, dict[str, Any]] = {
-            cam.id: {"id": cam.id, "state": "starting", "reason": "", "since": None,
-                     "zones": [z.id for z in cam.zones]} for cam in config.cameras}
-        self.sensors: dict[str, dict[str, Any]] = {
-            dev.id: {"id": dev.id, "zone": dev.zone, "last": None, "silent": False}
+        self.cameras = {
+            cam.id: {**old_cameras.get(cam.id, {"state": "starting", "reason": "",
+                                                "since": None}),
+                     "id": cam.id, "zones": [z.id for z in cam.zones]}
+            for cam in config.cameras}
+        self.sensors = {
+            dev.id: old_sensors.get(dev.id) or {"id": dev.id, "zone": dev.zone, "last": None,
+                                                "silent": False}
             for dev in config.sensors.devices}
-        self.alerts: dict[str, dict[str, Any]] = {}
-        self.resolved: deque[dict[str, Any]] = deque(maxlen=RESOLVED_KEPT)
 
     # -- writes (the engine's thread) ----------------------------------------------------
 

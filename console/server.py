@@ -11,6 +11,7 @@ from crowdwatch.config import ConsoleConfig
 from crowdwatch.console.access import Access
 from crowdwatch.console.app import build_app
 from crowdwatch.console.live import LiveView
+from crowdwatch.console.setup import Setup
 from crowdwatch.errors import ConfigError, UsageError
 from crowdwatch.util.http_server import HttpServer
 
@@ -28,15 +29,16 @@ def is_loopback(host: str) -> bool:
 
 class ConsoleServer:
     def __init__(self, config: ConsoleConfig, live: LiveView,
-                 env: Mapping[str, str] = os.environ) -> None:
+                 env: Mapping[str, str] = os.environ, setup: Setup | None = None) -> None:
         token = env.get(config.token_env) or None
-        if not is_loopback(config.host) and token is None:
+        admin = env.get(config.admin_token_env) or None
+        if not is_loopback(config.host) and token is None and admin is None:
             raise ConfigError(f"console.host is {config.host!r}, beyond loopback: the console "
                               f"refuses to start without a token in ${config.token_env} "
                               "(or bind it to 127.0.0.1, or set console.port: 0)")
         self.config = config
-        self.access = Access(token, config.login_attempts)
-        self.app = build_app(live, self.access, config.push_every)
+        self.access = Access(token, config.login_attempts, admin)
+        self.app = build_app(live, self.access, config.push_every, setup)
         self.server: HttpServer | None = None
 
     @property

@@ -412,6 +412,11 @@ class ConsoleConfig(_Strict):
     port: StrictInt = Field(8080, ge=0, le=65535, description="0 disables the console.")
     token_env: str = Field("CROWDWATCH_CONSOLE_TOKEN", description="Environment variable "
                            "with the access token (required beyond loopback; optional on it).")
+    admin_token_env: str = Field("CROWDWATCH_CONSOLE_ADMIN_TOKEN", description="Environment "
+                                 "variable with the admin token: camera setup needs it once "
+                                 "any token is set.")
+    audit_log: str | None = Field(None, description="Also append each setup action (who, "
+                                  "when, which camera; never pixels) to this JSONL file.")
     history: Seconds = Field(1800.0, gt=0, le=86400, description="Sparkline span per zone.")
     push_every: Seconds = Field(1.0, gt=0, le=60, description="Live updates this often.")
     login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins per client "

@@ -124,6 +124,32 @@ class CameraWorker(threading.Thread):
         self.safe_url = redact_url(cfg.url)
         self._last_health = 0.0
         self._fps = 0.0
+        self._snapshot_lock = threading.Lock()
+        self._snapshot_waiters: list[tuple[threading.Event, list[bytes]]] = []
+
+    def snapshot(self, timeout: float = 5.0) -> bytes | None:
+        """One JPEG of the next frame with the privacy masks blanked, in memory only (for
+        the setup page); None if no frame arrives within ``timeout``."""
+        done, box = threading.Event(), list[bytes]()
+        with self._snapshot_lock:
+            self._snapshot_waiters.append((done, box))
+        if not done.wait(timeout):
+            with self._snapshot_lock:
+                if (done, box) in self._snapshot_waiters:
+                    self._snapshot_waiters.remove((done, box))
+            return None
+        return box[0] if box else None
+
+    def _serve_snapshots(self, image: np.ndarray) -> None:
+        with self._snapshot_lock:
+            waiters, self._snapshot_waiters = self._snapshot_waiters, []
+        masked = PrivacyMasker(self.cfg.privacy_masks).apply(image.copy())
+        ok, encoded = cv2.imencode(".jpg", masked)
+        jpeg = encoded.tobytes() if ok else b""
+        for done, box in waiters:
+            if jpeg:
+                box.append(jpeg)
+            done.set()
 
     def _decode_mode(self) -> str:
         src = self.source
@@ -197,6 +223,8 @@ class CameraWorker(threading.Thread):
             if frame is None:
                 return True
             frames_total.inc()
+            if self._snapshot_waiters:
+                self._serve_snapshots(frame.image)
             now = time.monotonic()
             if last is not None and now > last:
                 self._fps = 0.7 * self._fps + 0.3 * (1.0 / (now - last)) if self._fps else (

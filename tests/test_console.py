@@ -266,3 +266,174 @@ def test_live_page_in_a_real_browser_follows_the_demo_crowd(tmp_path):
         if run.poll() is None:
             run.send_signal(signal.SIGTERM)
             run.communicate(timeout=20)
+
+
+SITE_YAML = """\
+# Test site: one simulated entrance camera.
+site: {{name: setup-test}}
+cameras:
+  - id: entrance  # the camera the engineer sets up
+    url: "sim://school-gate?people=30&w=640&h=360&period=30"
+    sample_hz: 2
+    zones:
+      - id: gate
+        polygon: [[100, 200], [540, 200], [600, 350], [40, 350]]
+        lat: 51.5  # kept through edits
+rules:
+  - {{kind: count, zone: gate, warn: 20}}
+metrics: {{port: 0}}
+console: {{port: {port}}}
+"""
+
+
+def test_setup_needs_the_admin_role_and_refuses_cross_site_edits(tmp_path):
+    from crowdwatch.config import parse_config
+    from crowdwatch.console.setup import Setup
+    from crowdwatch.console.site_editor import SiteEditor
+
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML.format(port=0))
+    config = parse_config(site.read_text())
+    live = LiveView(config, rule_series(config), 1800.0)
+    setup = Setup(SiteEditor(site, lambda text, src: parse_config(text, src)), lambda: config,
+                  lambda cam: b"\xff\xd8jpeg", lambda cfg: None, lambda cam: {})
+    cfg = ConsoleConfig(port=0, token_env="CW_T", admin_token_env="CW_A")
+    server = ConsoleServer(cfg, live, env={"CW_T": TOKEN, "CW_A": "admin-" + TOKEN},
+                           setup=setup)
+    assert server.start()
+    base = server.url.rstrip("/")
+    viewer = {"Authorization": f"Bearer {TOKEN}"}
+    admin = {"Authorization": f"Bearer admin-{TOKEN}"}
+    edit = json.dumps({"zones": [{"id": "gate", "polygon": [[0, 0], [9, 0], [9, 9]]}]})
+    try:
+        for path in ("/api/setup/site", "/api/setup/cameras/entrance/snapshot"):
+            assert request(base + path)[0] == 401
+            assert request(base + path, headers=viewer)[0] == 403
+            assert request(base + path, headers=admin)[0] == 200
+        status, headers, _body = request(base + "/api/setup/cameras/entrance/snapshot",
+                                        headers=admin)
+        assert headers["content-type"] == "image/jpeg" and "no-store" in headers[
+            "cache-control"] and "img-src 'self' blob:" in headers["content-security-policy"]
+        assert b"sim://" not in request(base + "/api/setup/site", headers=admin)[2]
+        post = {**admin, "Content-Type": "application/json"}
+        assert request(base + "/api/setup/cameras/entrance", "POST", post, edit.encode())[0] \
+            == 200
+        before = site.read_text()
+        status, _, _ = request(base + "/api/setup/cameras/entrance", "POST",
+                               {**post, "Origin": "http://evil.example"}, edit.encode())
+        assert status == 403 and site.read_text() == before
+        status, _, _ = request(base + "/api/setup/cameras/entrance", "POST",
+                               {**admin, "Content-Type": "text/plain"}, edit.encode())
+        assert status == 403
+    finally:
+        server.stop()
+
+
+def jpeg_files_since(roots: list[Path], since: float) -> list[str]:
+    """Files written since ``since`` that hold JPEG data (a cached or saved snapshot)."""
+    found = []
+    for root in roots:
+        for path in root.rglob("*"):
+            try:
+                if not path.is_file() or path.stat().st_mtime < since:
+                    continue
+                with path.open("rb") as fh:
+                    head = fh.read(1 << 20)
+            except OSError:
+                continue
+            if b"\xff\xd8\xff" in head and path.suffix != ".png":
+                found.append(str(path))
+    return found
+
+
+@pytest.mark.slow
+def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    require_chromium()
+    started_at = time.time()
+    port = free_port()
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML.format(port=port))
+    run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config", str(site),
+                       "--duration", "150"], cwd=tmp_path, stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT, text=True,
+                      env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
+                           "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
+    driver = None
+    try:
+        wait_for(lambda: console_up(port, run), 30, "the console")
+        driver = browser()
+        driver.get(f"http://127.0.0.1:{port}/setup")
+
+        def js(script: str) -> object:
+            return driver.execute_script(script)
+
+        wait_for(lambda: js("return document.getElementById('camera').options.length") == 1,
+                 15, "the camera list")
+        driver.find_element("id", "snap").click()
+        wait_for(lambda: js("const i = document.getElementById('snapshot'); "
+                            "return i && i.naturalWidth") == 640, 20, "the snapshot")
+        image = driver.find_element("id", "overlay")
+        shown_w, shown_h = image.size["width"], image.size["height"]
+
+        def click_at(x: float, y: float) -> None:  # image pixels -> offsets from the centre
+            ActionChains(driver).move_to_element_with_offset(
+                image, round(x * shown_w / 640 - shown_w / 2),
+                round(y * shown_h / 360 - shown_h / 2)).click().perform()
+
+        corners = [(200, 120), (440, 120), (440, 300), (200, 300)]
+        driver.find_element("id", "zone-id").send_keys("plaza")
+        driver.find_element("id", "new-zone").click()
+        for x, y in corners:
+            click_at(x, y)
+        driver.find_element("id", "finish").click()
+        driver.find_element("id", "ground").click()
+        for x, y in corners:
+            click_at(x, y)
+        drawn = js("return JSON.parse(JSON.stringify(S.zones.find(z => z.id === 'plaza')))")
+        assert len(drawn["polygon"]) == 4 and len(drawn["ground"]["image"]) == 4
+        for (px, py), (dx, dy) in zip(drawn["polygon"], corners, strict=True):
+            assert abs(px - dx) <= 3 and abs(py - dy) <= 3
+        # A bad edit: every ground point at 0,0 m is no calibration. Shown, nothing saved.
+        before = site.read_text()
+        wait_for(lambda: "problem" in js("return document.getElementById('check').innerHTML"),
+                 10, "the check to show the problem")
+        driver.find_element("id", "save").click()
+        wait_for(lambda: js("return document.querySelectorAll('#result .problem').length"),
+                 10, "the save refused")
+        assert "ground" in js("return document.getElementById('result').textContent")
+        assert site.read_text() == before
+        driver.save_screenshot(str(tmp_path / "setup-error.png"))
+        # The metre coordinates of the four points: an 8 m x 5 m rectangle.
+        for i, (mx, my) in enumerate([(0, 0), (8, 0), (8, 5), (0, 5)]):
+            for axis, value in enumerate((mx, my)):
+                box = driver.find_element("css selector",
+                                          f'input[data-point="{i}"][data-axis="{axis}"]')
+                box.send_keys(Keys.CONTROL, "a")
+                box.send_keys(str(value), Keys.TAB)
+        wait_for(lambda: "plaza: 40 m²" in str(js("return document.getElementById('check')"
+                                                   ".textContent")), 10, "the area check")
+        driver.find_element("id", "save").click()
+        wait_for(lambda: "Saved" in str(js("return document.getElementById('result')"
+                                           ".textContent")), 30, "the save")
+        driver.save_screenshot(str(tmp_path / "setup-saved.png"))
+        text = site.read_text()
+        assert "plaza" in text and "# the camera the engineer sets up" in text
+        assert "lat: 51.5  # kept through edits" in text
+        assert text.index("site:") < text.index("cameras:") < text.index("rules:")
+        # The running pipeline counts the new zone, with no restart.
+        def plaza_counted() -> bool:
+            live = json.loads(request(f"http://127.0.0.1:{port}/api/live")[2])
+            return any(z["id"] == "plaza" and z["ts"] is not None for z in live["zones"])
+        wait_for(plaza_counted, 40, "counts for the new zone")
+        assert run.poll() is None
+        # The snapshot never reached a disk: not here, not in the browser's profile.
+        assert jpeg_files_since([tmp_path, Path("/tmp")], started_at) == []
+    finally:
+        if driver is not None:
+            driver.quit()
+        if run.poll() is None:
+            run.send_signal(signal.SIGTERM)
+            run.communicate(timeout=20)

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 
-from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.config import CameraConfig, CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetterFile
 from crowdwatch.events import Alert, CameraHealth, CountEvent, SensorEvent
@@ -50,10 +50,9 @@ class EmbeddedRunner:
         self._count_events = metrics.events_total.labels(type="count")
         self._health_events = metrics.events_total.labels(type="health")
         self._sensor_events = metrics.events_total.labels(type="sensor")
-        self.workers = [
-            CameraWorker(cam, self._emit, metrics, self.stop_event, realtime=realtime)
-            for cam in config.cameras
-        ]
+        self.workers = [self._camera(cam) for cam in config.cameras]
+        self.reloads: queue.Queue[tuple[CrowdwatchConfig, threading.Event, list[str]]] = (
+            queue.Queue())
         self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
         self.deadletter.check_writable()
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
@@ -97,6 +96,74 @@ class EmbeddedRunner:
         for zone_id, values in outlooks.items():
             for what, value in values.items():
                 self.metrics.zone_expected.labels(zone=zone_id, what=what).set(value)
+
+    def _camera(self, cam: CameraConfig) -> CameraWorker:
+        """A camera thread with its own stop switch (a setup change restarts just it)."""
+        return CameraWorker(cam, self._emit, self.metrics, threading.Event(),
+                            realtime=self.realtime)
+
+    # -- setup (the console's thread asks; the engine's thread does) -----------------------
+
+    def snapshot(self, camera_id: str) -> bytes | None:
+        """A masked JPEG of the camera's next frame, in memory (None: no such camera or no
+        frame in time)."""
+        for worker in self.workers:
+            if worker.cfg.id == camera_id and worker.is_alive():
+                return worker.snapshot()
+        return None
+
+    def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
+        """Run on ``config`` from the next loop turn; returns an error, or None once
+        applied."""
+        done, errors = threading.Event(), list[str]()
+        self.reloads.put((config, done, errors))
+        if not done.wait(timeout):
+            return "the pipeline did not take the change in time"
+        return errors[0] if errors else None
+
+    def _apply_reloads(self) -> None:
+        while True:
+            try:
+                config, done, errors = self.reloads.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._reconfigure(config)
+            except Exception as exc:  # reported to the page; the old setup keeps running
+                log.exception("reload failed")
+                errors.append(f"{type(exc).__name__}: {exc}")
+            done.set()
+
+    def _reconfigure(self, config: CrowdwatchConfig) -> None:
+        """Cameras whose settings changed restart (the others keep running); the rule
+        engine is rebuilt on the same state, so unchanged rules keep theirs and what a
+        removed or changed rule left firing resolves with the reason."""
+        wanted = {cam.id: cam for cam in config.cameras}
+        keep, stopping = [], []
+        for worker in self.workers:
+            if wanted.get(worker.cfg.id) == worker.cfg and worker.is_alive():
+                keep.append(worker)
+            else:
+                worker.stop_event.set()
+                stopping.append(worker)
+        for worker in stopping:
+            worker.join(timeout=5.0)
+        running = {w.cfg.id for w in keep}
+        started = [self._camera(cam) for cam in config.cameras if cam.id not in running]
+        self.workers = keep + started
+        self.config = config
+        now = time.time()
+        self.engine = RuleEngine(config, start_ts=now, store=self.engine.store)
+        for alert in self.engine.reconcile(now):
+            self._send(alert)
+        self.metrics.describe_config(config, self.engine.series())
+        if self.live is not None:
+            self.live.reconfigure(config, self.engine.series())
+        for worker in started:
+            worker.start()
+        log.info("configuration applied", extra={
+            "cameras_restarted": sorted(w.cfg.id for w in started),
+            "rules": len(self.engine.rules)})
 
     def _emit(self, event: Event) -> None:
         try:
@@ -186,6 +253,8 @@ class EmbeddedRunner:
         next_save = time.monotonic() + save_every
         try:
             while not self.stop_event.is_set():
+                if not self.reloads.empty():
+                    self._apply_reloads()
                 now_mono = time.monotonic()
                 if deadline is not None and now_mono >= deadline:
                     break
@@ -214,6 +283,8 @@ class EmbeddedRunner:
 
     def stop(self) -> None:
         self.stop_event.set()
+        for worker in self.workers:
+            worker.stop_event.set()
         for listener in self.sensors:
             listener.stop()
         self.sensors = []

@@ -1,0 +1,88 @@
+"""Edits to a camera's setup written back into ``site.yaml``, comments and key order kept.
+
+ruamel.yaml round-trips the file; only the camera's ``zones`` (polygon, ground,
+height_ref; any other key of a zone, like ``lat``/``lon``, stays) and ``privacy_masks``
+change. The new text is validated as a whole (the same check as ``config check``) before
+anything is written, and written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from crowdwatch.config import ConfigFileError, CrowdwatchConfig, Problem
+from crowdwatch.util.files import write_atomic
+
+Validate = Callable[[str, str], CrowdwatchConfig]  # (text, source name) -> config or raise
+ZONE_KEYS = ("polygon", "ground", "height_ref")
+
+
+def _flow(value: Any) -> Any:
+    """Coordinates as compact flow lists ([[x, y], ...]) like a person would write them."""
+    if isinstance(value, list):
+        seq = CommentedSeq([_flow(v) for v in value])
+        seq.fa.set_flow_style()
+        return seq
+    if isinstance(value, dict):
+        out = CommentedMap()
+        for k, v in value.items():
+            out[k] = _flow(v)
+        return out
+    return value
+
+
+class SiteEditor:
+    def __init__(self, path: str | Path, validate: Validate) -> None:
+        self.path = Path(path)
+        self.validate = validate
+        self.yaml = YAML()
+        self.yaml.preserve_quotes = True
+        self.yaml.width = 120
+
+    def _camera(self, doc: Any, camera_id: str) -> Any:
+        for cam in doc.get("cameras") or []:
+            if cam.get("id") == camera_id:
+                return cam
+        raise ConfigFileError(str(self.path), [Problem("cameras", None,
+                                                       f"no camera {camera_id!r} in the file")])
+
+    def edited(self, camera_id: str, zones: list[dict[str, Any]],
+               masks: list[list[list[float]]]) -> tuple[str, CrowdwatchConfig]:
+        """The file's new text and its validated config; raises ConfigFileError with
+        every problem (and changes nothing)."""
+        text = self.path.read_text(encoding="utf-8")
+        _, indent, block_seq_indent = load_yaml_guess_indent(text)
+        if indent is not None:  # keep the file's own indentation style ("  - id: x")
+            offset = block_seq_indent or 0
+            self.yaml.indent(mapping=max(2, indent - offset), sequence=indent, offset=offset)
+        doc = self.yaml.load(text)
+        cam = self._camera(doc, camera_id)
+        old = {z.get("id"): z for z in cam.get("zones") or []}
+        new_zones = CommentedSeq()
+        for zone in zones:
+            entry = old.get(zone.get("id")) or CommentedMap([("id", zone.get("id"))])
+            for key in ZONE_KEYS:
+                if zone.get(key) is None:
+                    entry.pop(key, None)
+                else:
+                    entry[key] = _flow(zone[key])
+            new_zones.append(entry)
+        cam["zones"] = new_zones
+        if masks:
+            cam["privacy_masks"] = _flow(masks)
+        else:
+            cam.pop("privacy_masks", None)
+        buffer = io.StringIO()
+        self.yaml.dump(doc, buffer)
+        text = buffer.getvalue()
+        return text, self.validate(text, str(self.path))
+
+    def save(self, text: str) -> None:
+        write_atomic(self.path, text.encode("utf-8"))
