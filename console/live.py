@@ -12,24 +12,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import Alert, AlertState
+from crowdwatch.metrics import SeriesLike
 
 HISTORY_POINTS = 180  # sparkline resolution: the span in this many buckets
 RESOLVED_KEPT = 20  # recently resolved alerts the page lists
-
-
-class SeriesLike(Protocol):
-    @property
-    def rule(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def threshold(self) -> float | None: ...
 
 
 @dataclass

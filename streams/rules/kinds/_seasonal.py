@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from crowdwatch.config import Seconds
-from crowdwatch.streams.rules.base import EdgeState
-from crowdwatch.streams.rules.kinds._trend import TrendSpec
+from crowdwatch.streams.rules.base import EdgeState, Route
+from crowdwatch.streams.rules.kinds._trend import TrendRule, TrendSpec
 
 DAY_S = 86400
 WEEK_S = 7 * DAY_S
@@ -326,3 +326,18 @@ class SeasonalModel:
                 state.history[i] = NAN
             state.row_week[row] = week
         state.history[row * per_week + state.slot_now % per_week] = mean
+
+
+class ModelRule(TrendRule[SeasonalState]):
+    """A rule on one zone that keeps a time-of-week model (``seasonal``, ``unusual``)."""
+
+    state_type = SeasonalState
+    persistent = True
+
+    def __init__(self, cfg: SeasonalSpec, severity: str, site: str, timezone: str = "UTC",
+                 camera_id: str = "", route: Route | None = None) -> None:
+        super().__init__(cfg, site, camera_id, route, severity)
+        self.model = SeasonalModel(cfg, timezone)
+
+    def new_state(self, now: float = 0.0) -> SeasonalState:
+        return self.model.new_state()

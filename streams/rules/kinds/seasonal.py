@@ -15,8 +15,7 @@ from pydantic import Field
 from crowdwatch.config import CrowdwatchConfig, Seconds
 from crowdwatch.events import Alert, AlertState, iso
 from crowdwatch.streams.rules.base import Route, Rule, edge_step
-from crowdwatch.streams.rules.kinds._seasonal import SeasonalModel, SeasonalSpec, SeasonalState
-from crowdwatch.streams.rules.kinds._trend import TrendRule
+from crowdwatch.streams.rules.kinds._seasonal import ModelRule, SeasonalSpec, SeasonalState
 from crowdwatch.streams.rules.registry import rule_kind
 
 
@@ -48,19 +47,13 @@ class SeasonalRuleConfig(SeasonalSpec):
         return [SeasonalRule(self, site.site.name, site.site.timezone, camera, route)]
 
 
-class SeasonalRule(TrendRule[SeasonalState]):
+class SeasonalRule(ModelRule):
     kind = "seasonal"
-    state_type = SeasonalState
-    persistent = True
 
     def __init__(self, cfg: SeasonalRuleConfig, site: str, timezone: str = "UTC",
                  camera_id: str = "", route: Route | None = None) -> None:
-        super().__init__(cfg, site, camera_id, route, cfg.severity)
+        super().__init__(cfg, cfg.severity, site, timezone, camera_id, route)
         self.cfg = cfg
-        self.model = SeasonalModel(cfg, timezone)
-
-    def new_state(self, now: float = 0.0) -> SeasonalState:
-        return self.model.new_state()
 
     def crossing(self, state: SeasonalState, ts: float, value: float
                  ) -> tuple[float, float] | None:

@@ -17,8 +17,7 @@ from pydantic import Field, model_validator
 from crowdwatch.config import CrowdwatchConfig, Seconds
 from crowdwatch.events import Alert, AlertState
 from crowdwatch.streams.rules.base import Route, Rule, edge_step, push_window
-from crowdwatch.streams.rules.kinds._seasonal import SeasonalModel, SeasonalSpec, SeasonalState
-from crowdwatch.streams.rules.kinds._trend import TrendRule
+from crowdwatch.streams.rules.kinds._seasonal import ModelRule, SeasonalSpec, SeasonalState
 from crowdwatch.streams.rules.registry import rule_kind
 
 
@@ -53,19 +52,13 @@ class UnusualRuleConfig(SeasonalSpec):
         return [UnusualRule(self, site.site.name, site.site.timezone, camera, route)]
 
 
-class UnusualRule(TrendRule[SeasonalState]):
+class UnusualRule(ModelRule):
     kind = "unusual"
-    state_type = SeasonalState
-    persistent = True
 
     def __init__(self, cfg: UnusualRuleConfig, site: str, timezone: str = "UTC",
                  camera_id: str = "", route: Route | None = None) -> None:
-        super().__init__(cfg, site, camera_id, route, cfg.severity)
+        super().__init__(cfg, cfg.severity, site, timezone, camera_id, route)
         self.cfg = cfg
-        self.model = SeasonalModel(cfg, timezone)
-
-    def new_state(self, now: float = 0.0) -> SeasonalState:
-        return self.model.new_state()
 
     def observe(self, state: SeasonalState, ts: float, value: float) -> list[Alert]:
         if state.last_ts is not None and ts <= state.last_ts:
