@@ -30,7 +30,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                             metrics, realtime=not args.fast, live=live)
     console = None
     if live is not None:  # refuses unsafe exposure before anything starts
-        console = ConsoleServer(config.console, live, setup=camera_setup(args.config, runner))
+        setup = camera_setup(args.config, runner)
+        console = ConsoleServer(config.console, live, setup=setup,
+                                tuning=console_tuning(setup.editor, runner))
     if console is not None and console.start():
         print(f"crowdwatch console: {console.url}", flush=True)
     def stop(signum: int, _frame: object) -> None:
@@ -72,6 +74,32 @@ def camera_setup(path: str | None, runner: Any) -> Any:
     editor = SiteEditor(path, validate) if path else None
     return Setup(editor, lambda: runner.config, runner.snapshot, runner.reload, areas,
                  runner.config.console.audit_log)
+
+
+def console_tuning(editor: Any, runner: Any) -> Any:
+    """The console's tuning page on ``crowdwatch tune``'s replay and scoring (None when
+    ``console.recordings`` is not set)."""
+    from pathlib import Path
+
+    from crowdwatch.console.tuning import Tuning
+    from crowdwatch.streams.rules.registry import kinds
+    from crowdwatch.tools.recorded import RecordedFeed
+    from crowdwatch.tools.tune import Sweep, tune
+
+    folder = runner.config.console.recordings
+    if not folder:
+        return None
+
+    def run_tune(config: Any, path: Path, rule: str, sweep: str, level: float | None,
+                 min_peak: float, progress: Any) -> dict[str, Any]:
+        rejected: list[Any] = []
+        report = tune(config, lambda: RecordedFeed(path, config, lambda *a: rejected.append(a)),
+                      rule, Sweep.parse(sweep), level, min_peak, progress=progress)
+        report["rejected_rows"] = len(rejected)
+        return report
+
+    tunable = {name for name, model in kinds().items() if model.watches_zone_values}
+    return Tuning(Path(folder), editor, lambda: runner.config, runner.reload, run_tune, tunable)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

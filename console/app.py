@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crowdwatch.console.access import COOKIE, SESSION_S, Access, TooManyAttempts
 from crowdwatch.console.live import LiveView
 from crowdwatch.console.setup import Setup
+from crowdwatch.console.tuning import Tuning
 
 STATIC = Path(__file__).parent / "static"
 MAX_FORM_BYTES = 4096
@@ -64,7 +65,7 @@ class SecurityHeaders:
 
 
 def build_app(live: LiveView, access: Access, push_every: float,
-              setup: Setup | None = None) -> ASGIApp:
+              setup: Setup | None = None, tuning: Tuning | None = None) -> ASGIApp:
     def role(request: Request) -> str | None:
         return access.role(request.headers.get("authorization"), request.cookies.get(COOKIE))
 
@@ -145,7 +146,18 @@ def build_app(live: LiveView, access: Access, push_every: float,
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    routes = setup_routes(setup, role, denied, same_origin) if setup is not None else []
+    def admin(request: Request) -> Response | None:
+        """None for an admin; else the answer (401/redirect, or 403 for a viewer)."""
+        found = role(request)
+        if found is None:
+            return denied(request)
+        if found != "admin":
+            return JSONResponse({"error": "setup needs the admin role"}, status_code=403)
+        return None
+
+    routes = setup_routes(setup, admin, same_origin) if setup is not None else []
+    if tuning is not None:
+        routes += tuning_routes(tuning, admin, same_origin)
     app = Starlette(routes=[*routes,
         Route("/", page), Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
@@ -158,16 +170,71 @@ def build_app(live: LiveView, access: Access, push_every: float,
 MAX_EDIT_BYTES = 2 * 1024 * 1024
 
 
-def setup_routes(setup: Setup, role: Any, denied: Any, same_origin: Any) -> list[Route]:
-    """The admin-only setup page and its API."""
+async def json_change(request: Request, same_origin: Any) -> Response | None:
+    """CSRF and size guard for changes: JSON, from this origin, not too big."""
+    if not same_origin(request) or not request.headers.get(
+            "content-type", "").startswith("application/json"):
+        return PlainTextResponse("cross-site or non-JSON request refused", status_code=403)
+    if len(await request.body()) > MAX_EDIT_BYTES:
+        return PlainTextResponse("request too large", status_code=413)
+    return None
 
-    def admin(request: Request) -> Response | None:
-        found = role(request)
+
+def tuning_routes(tuning: Tuning, admin: Any, same_origin: Any) -> list[Route]:
+    """The admin-only tuning page: sweep a rule parameter on a recording, apply a value."""
+
+    async def page(request: Request) -> Response:
+        return admin(request) or FileResponse(STATIC / "tune.html",
+                                              headers={"cache-control": "no-store"})
+
+    async def options(request: Request) -> Response:
+        return admin(request) or JSONResponse(
+            {"recordings": tuning.recordings(), "rules": tuning.rules(),
+             "editable": tuning.editor is not None})
+
+    async def run(request: Request) -> Response:
+        refused = admin(request) or await json_change(request, same_origin)
+        if refused:
+            return refused
+        try:
+            data = json.loads(await request.body())
+            level = data.get("level")
+            job = tuning.start(str(data["recording"]), int(data["rule"]), str(data["param"]),
+                               str(data["sweep"]), None if level in (None, "") else
+                               float(level), float(data.get("min_peak") or 0.0))
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"job": job.id}, status_code=202)
+
+    async def job(request: Request) -> Response:
+        refused = admin(request)
+        if refused:
+            return refused
+        found = tuning.jobs.get(request.path_params["job"])
         if found is None:
-            return denied(request)
-        if found != "admin":
-            return JSONResponse({"error": "setup needs the admin role"}, status_code=403)
-        return None
+            return JSONResponse({"error": "no such job"}, status_code=404)
+        return JSONResponse({"state": found.state, "done": found.done, "total": found.total,
+                             "report": found.report, "error": found.error})
+
+    async def choose(request: Request) -> Response:
+        refused = admin(request) or await json_change(request, same_origin)
+        if refused:
+            return refused
+        try:
+            data = json.loads(await request.body())
+            rule, param, value = int(data["rule"]), str(data["param"]), float(data["value"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        status, result = await asyncio.to_thread(tuning.choose, rule, param, value)
+        return JSONResponse(result, status_code=status)
+
+    return [Route("/tune", page), Route("/api/tune/options", options),
+            Route("/api/tune/run", run, methods=["POST"]), Route("/api/tune/jobs/{job}", job),
+            Route("/api/tune/apply", choose, methods=["POST"])]
+
+
+def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
+    """The admin-only setup page and its API."""
 
     def who(request: Request) -> tuple[str, str]:
         how = "bearer" if request.headers.get("authorization") else (
@@ -200,15 +267,10 @@ def setup_routes(setup: Setup, role: Any, denied: Any, same_origin: Any) -> list
                         headers={"cache-control": "no-store, max-age=0"})
 
     async def edit(request: Request, save: bool) -> Response:
-        refused = admin(request)
+        refused = admin(request) or await json_change(request, same_origin)
         if refused:
             return refused
-        if not same_origin(request) or not request.headers.get(
-                "content-type", "").startswith("application/json"):
-            return PlainTextResponse("cross-site or non-JSON request refused", status_code=403)
         body = await request.body()
-        if len(body) > MAX_EDIT_BYTES:
-            return PlainTextResponse("edit too large", status_code=413)
         camera = request.path_params["camera"]
         if save:
             how, client = who(request)

@@ -12,6 +12,7 @@ from crowdwatch.console.access import Access
 from crowdwatch.console.app import build_app
 from crowdwatch.console.live import LiveView
 from crowdwatch.console.setup import Setup
+from crowdwatch.console.tuning import Tuning
 from crowdwatch.errors import ConfigError, UsageError
 from crowdwatch.util.http_server import HttpServer
 
@@ -29,7 +30,8 @@ def is_loopback(host: str) -> bool:
 
 class ConsoleServer:
     def __init__(self, config: ConsoleConfig, live: LiveView,
-                 env: Mapping[str, str] = os.environ, setup: Setup | None = None) -> None:
+                 env: Mapping[str, str] = os.environ, setup: Setup | None = None,
+                 tuning: Tuning | None = None) -> None:
         token = env.get(config.token_env) or None
         admin = env.get(config.admin_token_env) or None
         if not is_loopback(config.host) and token is None and admin is None:
@@ -38,7 +40,7 @@ class ConsoleServer:
                               "(or bind it to 127.0.0.1, or set console.port: 0)")
         self.config = config
         self.access = Access(token, config.login_attempts, admin)
-        self.app = build_app(live, self.access, config.push_every, setup)
+        self.app = build_app(live, self.access, config.push_every, setup, tuning)
         self.server: HttpServer | None = None
 
     @property

@@ -58,10 +58,7 @@ class SiteEditor:
         """The file's new text and its validated config; raises ConfigFileError with
         every problem (and changes nothing)."""
         text = self.path.read_text(encoding="utf-8")
-        _, indent, block_seq_indent = load_yaml_guess_indent(text)
-        if indent is not None:  # keep the file's own indentation style ("  - id: x")
-            offset = block_seq_indent or 0
-            self.yaml.indent(mapping=max(2, indent - offset), sequence=indent, offset=offset)
+        self._match_indent(text)
         doc = self.yaml.load(text)
         cam = self._camera(doc, camera_id)
         old = {z.get("id"): z for z in cam.get("zones") or []}
@@ -83,6 +80,29 @@ class SiteEditor:
         self.yaml.dump(doc, buffer)
         text = buffer.getvalue()
         return text, self.validate(text, str(self.path))
+
+    def rule_edited(self, index: int, param: str, value: float
+                    ) -> tuple[str, CrowdwatchConfig]:
+        """The file with ``rules[index].param = value`` (a tuned value), validated."""
+        text = self.path.read_text(encoding="utf-8")
+        self._match_indent(text)
+        doc = self.yaml.load(text)
+        rules = doc.get("rules") or []
+        if not 0 <= index < len(rules):
+            raise ConfigFileError(str(self.path), [Problem("rules", None,
+                                                           f"no rule #{index} in the file")])
+        key = "for" if param == "for_" else param
+        rules[index][key] = int(value) if float(value).is_integer() else float(value)
+        buffer = io.StringIO()
+        self.yaml.dump(doc, buffer)
+        new = buffer.getvalue()
+        return new, self.validate(new, str(self.path))
+
+    def _match_indent(self, text: str) -> None:
+        _, indent, block_seq_indent = load_yaml_guess_indent(text)
+        if indent is not None:  # keep the file's own indentation style ("  - id: x")
+            offset = block_seq_indent or 0
+            self.yaml.indent(mapping=max(2, indent - offset), sequence=indent, offset=offset)
 
     def save(self, text: str) -> None:
         write_atomic(self.path, text.encode("utf-8"))

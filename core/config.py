@@ -417,6 +417,8 @@ class ConsoleConfig(_Strict):
                                  "any token is set.")
     audit_log: str | None = Field(None, description="Also append each setup action (who, "
                                   "when, which camera; never pixels) to this JSONL file.")
+    recordings: str | None = Field(None, description="Folder of recorded feeds (CSV, JSONL) "
+                                   "the tuning page may replay; none: no tuning page.")
     history: Seconds = Field(1800.0, gt=0, le=86400, description="Sparkline span per zone.")
     push_every: Seconds = Field(1.0, gt=0, le=60, description="Live updates this often.")
     login_attempts: int = Field(5, ge=1, le=1000, description="Failed logins per client "
