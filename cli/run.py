@@ -71,9 +71,31 @@ def camera_setup(path: str | None, runner: Any) -> Any:
                 out[zone.id] = round(ground_area_m2(zone.polygon, homography), 2)
         return out
 
+    def fit(raw: list[float], truth: list[float]) -> dict[str, Any]:
+        import numpy as np
+
+        from crowdwatch.tools.fewshot import fit_correction
+
+        found = fit_correction(np.asarray(raw, dtype=float), np.asarray(truth, dtype=float))
+        return {"layout": found.layout, "slope": found.slope, "offset": found.offset,
+                "cv_mae": found.cv_mae, "constant_cv_mae": found.constant_cv_mae,
+                "warning": found.warning,
+                "corrected": [round(float(v), 2) for v in found.apply(np.asarray(raw))]}
+
+    def geometry_of(cam: CameraConfig) -> tuple[float, float] | None:
+        from crowdwatch.detectors.registry import has_geometry
+
+        det = cam.detector
+        if det.kind == "geometry":
+            return det.slope, det.offset
+        if (det.kind == "background" and det.model is None and cam.zones
+                and not cam.url.startswith("sim://") and all(map(has_geometry, cam.zones))):
+            return 1.0, 0.0  # a real camera with geometry and no model counts with it
+        return None
+
     editor = SiteEditor(path, validate) if path else None
     return Setup(editor, lambda: runner.config, runner.snapshot, runner.reload, areas,
-                 runner.config.console.audit_log)
+                 runner.config.console.audit_log, runner.label_frame, fit, geometry_of)
 
 
 def console_tuning(editor: Any, runner: Any) -> Any:

@@ -285,7 +285,84 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
     async def save(request: Request) -> Response:
         return await edit(request, save=True)
 
+    async def capture(request: Request) -> Response:
+        refused = admin(request) or await json_change(request, same_origin)
+        if refused:
+            return refused
+        camera = request.path_params["camera"]
+        if setup.camera(camera) is None:
+            return JSONResponse({"error": f"no camera {camera!r}"}, status_code=404)
+        how, client = who(request)
+        frame = await asyncio.to_thread(setup.capture, camera, how, client)
+        if frame is None:
+            return JSONResponse({"error": f"camera {camera!r} counted no frame in time (down "
+                                 "or warming up)"}, status_code=503)
+        return JSONResponse({"id": frame.id, "taken": frame.taken, "counts": frame.counts})
+
+    async def frame_list(request: Request) -> Response:
+        refused = admin(request)
+        if refused:
+            return refused
+        camera = request.path_params["camera"]
+        return JSONResponse([{"id": f.id, "taken": f.taken, "counts": f.counts}
+                             for f in setup.frames.get(camera, [])])
+
+    async def frame_image(request: Request) -> Response:
+        refused = admin(request)
+        if refused:
+            return refused
+        camera, frame_id = request.path_params["camera"], request.path_params["frame"]
+        frame = setup.frame(camera, frame_id)
+        if frame is None:
+            return JSONResponse({"error": "no such frame (frames are kept 30 min)"},
+                                status_code=404)
+        how, client = who(request)
+        setup.audit("label_view", camera, how, client, frame=frame_id)
+        return Response(frame.jpeg, media_type="image/jpeg",
+                        headers={"cache-control": "no-store, max-age=0"})
+
+    async def discard(request: Request) -> Response:
+        refused = admin(request) or (None if same_origin(request) else PlainTextResponse(
+            "cross-site request refused", status_code=403))
+        if refused:
+            return refused
+        return JSONResponse({"discarded": setup.discard(request.path_params["camera"])})
+
+    async def calibrate(request: Request) -> Response:
+        refused = admin(request) or await json_change(request, same_origin)
+        if refused:
+            return refused
+        try:
+            labels = json.loads(await request.body())["labels"]
+            if not isinstance(labels, dict):
+                raise TypeError("labels must map frame ids to head points")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        status, result = await asyncio.to_thread(setup.calibrate,
+                                                 request.path_params["camera"], labels)
+        return JSONResponse(result, status_code=status)
+
+    async def detector(request: Request) -> Response:
+        refused = admin(request) or await json_change(request, same_origin)
+        if refused:
+            return refused
+        try:
+            data = json.loads(await request.body())
+            slope, offset = float(data["slope"]), float(data["offset"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        how, client = who(request)
+        status, result = await asyncio.to_thread(
+            setup.apply_calibration, request.path_params["camera"], slope, offset, how, client)
+        return JSONResponse(result, status_code=status)
+
     return [Route("/setup", page), Route("/api/setup/site", site),
+            Route("/api/setup/cameras/{camera}/frames", capture, methods=["POST"]),
+            Route("/api/setup/cameras/{camera}/frames", frame_list, methods=["GET"]),
+            Route("/api/setup/cameras/{camera}/frames", discard, methods=["DELETE"]),
+            Route("/api/setup/cameras/{camera}/frames/{frame}", frame_image),
+            Route("/api/setup/cameras/{camera}/calibrate", calibrate, methods=["POST"]),
+            Route("/api/setup/cameras/{camera}/detector", detector, methods=["POST"]),
             Route("/api/setup/cameras/{camera}/snapshot", snapshot),
             Route("/api/setup/cameras/{camera}/check", check, methods=["POST"]),
             Route("/api/setup/cameras/{camera}", save, methods=["POST"])]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,33 @@ class BadEdit(ValueError):
 
 
 @dataclass
+class LabelFrame:
+    """A frame kept in memory for labelling, with what the detector counted on it."""
+
+    id: str
+    taken: float
+    jpeg: bytes
+    counts: dict[str, float]
+
+
+Fit = Callable[[list[float], list[float]], dict[str, Any]]
+MAX_LABEL_FRAMES = 60  # per camera, in memory
+LABEL_FRAMES_KEPT_S = 1800.0  # frames older than this are dropped
+
+
+def inside(point: list[float], polygon: list[list[float]]) -> bool:
+    """Ray casting: is an image point inside a polygon."""
+    x, y = point
+    hit = False
+    for i in range(len(polygon)):
+        x1, y1 = polygon[i - 1]
+        x2, y2 = polygon[i]
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            hit = not hit
+    return hit
+
+
+@dataclass
 class Setup:
     editor: SiteEditor | None  # None: the process runs a built-in config; nothing to save
     current: Callable[[], CrowdwatchConfig]
@@ -37,6 +65,96 @@ class Setup:
     apply: Callable[[CrowdwatchConfig], str | None]
     areas: Callable[[CameraConfig], dict[str, float | None]]
     audit_path: str | None = None
+    label_frame: Callable[[str], tuple[bytes, dict[str, float]] | None] | None = None
+    fit: Fit | None = None
+    # The camera's current geometry correction (slope, offset), or None when it does not
+    # count with the geometry counter (only that counter takes a few-shot correction).
+    geometry_of: Callable[[CameraConfig], tuple[float, float] | None] | None = None
+    frames: dict[str, list[LabelFrame]] = field(default_factory=dict)
+
+    # -- labelling (frames in memory only, dropped after LABEL_FRAMES_KEPT_S) -----------
+
+    def capture(self, camera_id: str, who: str, client: str) -> LabelFrame | None:
+        if self.label_frame is None:
+            return None
+        got = self.label_frame(camera_id)
+        if got is None:
+            return None
+        now = time.time()
+        kept = [f for f in self.frames.get(camera_id, []) if now - f.taken < LABEL_FRAMES_KEPT_S]
+        frame = LabelFrame(uuid.uuid4().hex[:10], now, got[0], got[1])
+        self.frames[camera_id] = [*kept, frame][-MAX_LABEL_FRAMES:]
+        self.audit("label_frame", camera_id, who, client, frame=frame.id)
+        return frame
+
+    def frame(self, camera_id: str, frame_id: str) -> LabelFrame | None:
+        return next((f for f in self.frames.get(camera_id, []) if f.id == frame_id), None)
+
+    def discard(self, camera_id: str) -> int:
+        return len(self.frames.pop(camera_id, []))
+
+    def calibrate(self, camera_id: str, labels: dict[str, list[list[float]]]
+                  ) -> tuple[int, dict[str, Any]]:
+        """Truth per labelled frame and zone = heads inside the zone; the detector's count
+        on the same frame is the raw value; fit the few-shot correction on all pairs."""
+        cam = self.camera(camera_id)
+        if cam is None or self.fit is None:
+            return 404, {"ok": False, "error": f"no camera {camera_id!r}"}
+        raw: list[float] = []
+        truth: list[float] = []
+        points = []
+        for frame_id, heads in labels.items():
+            frame = self.frame(camera_id, frame_id)
+            if frame is None or not isinstance(heads, list):
+                continue
+            for zone in cam.zones:
+                if zone.id not in frame.counts or not zone.polygon:
+                    continue
+                n = sum(1 for h in heads if isinstance(h, list) and len(h) == 2
+                        and inside([float(h[0]), float(h[1])], zone.polygon))
+                raw.append(frame.counts[zone.id])
+                truth.append(float(n))
+                points.append({"frame": frame_id, "zone": zone.id,
+                               "raw": frame.counts[zone.id], "truth": n})
+        if len(raw) < 3:
+            return 400, {"ok": False, "error": "label at least 3 frames (heads inside a zone)"}
+        result = self.fit(raw, truth)
+        for point, corrected in zip(points, result.pop("corrected"), strict=True):
+            point["counted"] = corrected
+        current = self.geometry_of(cam) if self.geometry_of else None
+        result["applicable"] = current is not None and result["slope"] > 0
+        if current is None:
+            result["note"] = ("this camera does not count with the geometry counter, so the "
+                              "fit is an evaluation only: give its zones ground points or "
+                              "height pairs and detector kind geometry to apply it")
+        return 200, {"ok": True, **result, "points": points}
+
+    def apply_calibration(self, camera_id: str, slope: float, offset: float, who: str,
+                          client: str) -> tuple[int, dict[str, Any]]:
+        cam = self.camera(camera_id)
+        current = self.geometry_of(cam) if cam is not None and self.geometry_of else None
+        if self.editor is None or current is None:
+            why = ("no site file: start the process with --config site.yaml"
+                   if self.editor is None else
+                   "the camera does not count with the geometry counter")
+            return 409, {"ok": False, "problems": [{"where": "", "line": None,
+                                                    "message": why}]}
+        # The fit was on counts already corrected by (s0, o0): compose the two.
+        s0, o0 = current
+        try:
+            text, config = self.editor.detector_edited(
+                camera_id, {"kind": "geometry", "slope": round(slope * s0, 4),
+                            "offset": round(slope * o0 + offset, 3)})
+        except ConfigFileError as exc:
+            return 422, {"ok": False, "problems": [
+                {"where": p.path, "line": p.line, "message": p.message} for p in exc.problems]}
+        self.editor.save(text)
+        self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset)
+        error = self.apply(config)
+        if error:
+            return 500, {"ok": False, "problems": [{"where": "", "line": None,
+                                                    "message": f"saved, not applied: {error}"}]}
+        return 200, {"ok": True, "saved": str(self.editor.path)}
 
     def audit(self, action: str, camera: str, who: str, client: str, **extra: Any) -> None:
         record = {"time": time.time(), "action": action, "camera": camera, "who": who,

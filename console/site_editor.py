@@ -81,6 +81,20 @@ class SiteEditor:
         text = buffer.getvalue()
         return text, self.validate(text, str(self.path))
 
+    def detector_edited(self, camera_id: str, detector: dict[str, Any]
+                        ) -> tuple[str, CrowdwatchConfig]:
+        """The file with the camera's ``detector`` replaced (a calibration), validated."""
+        text = self.path.read_text(encoding="utf-8")
+        self._match_indent(text)
+        doc = self.yaml.load(text)
+        cam = self._camera(doc, camera_id)
+        cam["detector"] = _flow(detector)
+        cam["detector"].fa.set_flow_style()
+        buffer = io.StringIO()
+        self.yaml.dump(doc, buffer)
+        new = buffer.getvalue()
+        return new, self.validate(new, str(self.path))
+
     def rule_edited(self, index: int, param: str, value: float
                     ) -> tuple[str, CrowdwatchConfig]:
         """The file with ``rules[index].param = value`` (a tuned value), validated."""

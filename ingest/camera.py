@@ -126,6 +126,32 @@ class CameraWorker(threading.Thread):
         self._fps = 0.0
         self._snapshot_lock = threading.Lock()
         self._snapshot_waiters: list[tuple[threading.Event, list[bytes]]] = []
+        self._label_waiters: list[tuple[threading.Event, list[tuple[bytes, dict[str, float]]]]] = []
+
+    def label_frame(self, timeout: float = 10.0) -> tuple[bytes, dict[str, float]] | None:
+        """The next *counted* frame as a masked JPEG (in memory) with what the detector
+        counted in each zone on it: one sample for few-shot calibration. None if the
+        camera counts nothing within ``timeout`` (down, warming up)."""
+        done, box = threading.Event(), list[tuple[bytes, dict[str, float]]]()
+        with self._snapshot_lock:
+            self._label_waiters.append((done, box))
+        if not done.wait(timeout):
+            with self._snapshot_lock:
+                if (done, box) in self._label_waiters:
+                    self._label_waiters.remove((done, box))
+            return None
+        return box[0] if box else None
+
+    def _serve_labels(self, image: np.ndarray, events: list[CountEvent]) -> None:
+        with self._snapshot_lock:
+            waiters, self._label_waiters = self._label_waiters, []
+        masked = PrivacyMasker(self.cfg.privacy_masks).apply(image.copy())
+        ok, encoded = cv2.imencode(".jpg", masked)
+        counts = {e.zone_id: e.count for e in events}
+        for done, box in waiters:
+            if ok:
+                box.append((encoded.tobytes(), counts))
+            done.set()
 
     def snapshot(self, timeout: float = 5.0) -> bytes | None:
         """One JPEG of the next frame with the privacy masks blanked, in memory only (for
@@ -245,6 +271,8 @@ class CameraWorker(threading.Thread):
             started = time.perf_counter()
             events = self.pipeline.process(frame)
             detect_hist.observe(time.perf_counter() - started)
+            if self._label_waiters:
+                self._serve_labels(frame.image, events)
             for event in events:
                 self.emit(event)
         return False

@@ -504,3 +504,103 @@ def test_tuning_page_sweeps_a_rule_on_a_recording_and_applies_a_value(tmp_path):
         if run.poll() is None:
             run.send_signal(signal.SIGTERM)
             run.communicate(timeout=20)
+
+
+@pytest.mark.slow
+def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from crowdwatch.ingest.sim import SimParams, gate_zone_config
+
+    require_chromium()
+    port = free_port()
+    url = "sim://school-gate?people=30&w=640&h=360&period=20"
+    zone = gate_zone_config(SimParams.from_url(url))
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "# Labelling test: the sim camera on the zero-label geometry counter.\n"
+        "site: {name: label-test}\n"
+        "cameras:\n"
+        f"  - id: gatecam\n    url: \"{url}\"\n    sample_hz: 8\n"
+        "    detector: {kind: geometry}\n"
+        f"    zones:\n      - id: gate\n        polygon: {json.dumps(zone['polygon'])}\n"
+        f"        ground: {json.dumps(zone['ground'])}\n"
+        "rules: []\nmetrics: {port: 0}\n"
+        f"console: {{port: {port}, audit_log: {tmp_path / 'audit.jsonl'}}}\n")
+    run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config", str(site),
+                       "--duration", "240"], cwd=tmp_path, stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT, text=True,
+                      env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
+                           "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
+    driver = None
+    try:
+        wait_for(lambda: console_up(port, run), 30, "the console")
+
+        def counting() -> bool:
+            live = json.loads(request(f"http://127.0.0.1:{port}/api/live")[2])
+            return live["zones"][0]["ts"] is not None
+
+        wait_for(counting, 150, "the geometry counter to finish warming up")
+        driver = browser()
+        driver.get(f"http://127.0.0.1:{port}/setup")
+
+        def js(script: str) -> object:
+            return driver.execute_script(script)
+
+        wait_for(lambda: js("return S.zones.length") == 1, 15, "the camera's zones")
+        for box, value in (("label-n", "5"), ("label-every", "2")):
+            field = driver.find_element("id", box)
+            field.clear()
+            field.send_keys(value)
+        driver.find_element("id", "sample").click()
+        wait_for(lambda: js("return S.frames.length") == 5, 60, "five frames sampled")
+        # A head clicked by mouse on the first frame, and clicked again to take it back.
+        driver.find_element("css selector", "#label-frames button").click()
+        wait_for(lambda: js("return S.mode") == "label" and js(
+            "const i = document.getElementById('snapshot'); return i && i.naturalWidth"),
+            15, "the first frame")
+        overlay = driver.find_element("id", "overlay")
+        cx, cy = js("return [S.zones[0].polygon.reduce((a, p) => a + p[0], 0) / "
+                    "S.zones[0].polygon.length, S.zones[0].polygon.reduce((a, p) => a + p[1], "
+                    "0) / S.zones[0].polygon.length]")
+        w, h = overlay.size["width"], overlay.size["height"]
+        def click() -> None:
+            ActionChains(driver).move_to_element_with_offset(
+                overlay, round(cx * w / 640 - w / 2), round(cy * h / 360 - h / 2)).click().perform()
+        click()
+        assert js("return (S.labels[S.frame] || []).length") == 1
+        click()
+        assert js("return (S.labels[S.frame] || []).length") == 0
+        # Label every frame with twice what the counter saw, as points inside the zone.
+        js("""
+          const poly = S.zones[0].polygon;
+          const xs = poly.map(p => p[0]), ys = poly.map(p => p[1]);
+          const grid = [];
+          for (let y = Math.min(...ys); y <= Math.max(...ys); y += 2)
+            for (let x = Math.min(...xs); x <= Math.max(...xs); x += 2)
+              if (inside([x, y], poly)) grid.push([x, y]);
+          for (const f of S.frames) S.labels[f.id] = grid.slice(0, Math.round(2 * f.counts.gate));
+        """)
+        driver.find_element("id", "calibrate").click()
+        wait_for(lambda: js("return S.fit && S.fit.ok"), 20, "the calibration")
+        fit = js("return S.fit")
+        assert fit["layout"] in ("scale", "affine") and abs(fit["slope"] - 2) < 0.1, fit
+        assert js("return document.querySelectorAll('#calibration svg circle').length") == 10
+        driver.save_screenshot(str(tmp_path / "calibrated.png"))
+        driver.find_element("id", "apply-calibration").click()
+        wait_for(lambda: "Saved" in str(js("return document.getElementById('result')"
+                                           ".textContent")), 30, "the calibration saved")
+        text = site.read_text()
+        assert "detector: {kind: geometry, slope: 2" in text
+        assert text.startswith("# Labelling test")
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text()
+                 .splitlines()]
+        assert [a["action"] for a in audit].count("label_frame") == 5
+        assert "calibrate" in [a["action"] for a in audit]
+        assert all("jpeg" not in json.dumps(a) for a in audit)
+    finally:
+        if driver is not None:
+            driver.quit()
+        if run.poll() is None:
+            run.send_signal(signal.SIGTERM)
+            run.communicate(timeout=20)

@@ -4,7 +4,8 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const S = { site: null, camera: null, zones: [], masks: [], selected: null, mode: "view",
-            draft: [], size: null, pendingFoot: null, imageUrl: null };
+            draft: [], size: null, pendingFoot: null, imageUrl: null,
+            frames: [], labels: {}, frame: null, fit: null };
 
 const $ = (id) => document.getElementById(id);
 function el(tag, cls, text) {
@@ -42,8 +43,14 @@ function pickCamera(id) {
 }
 
 async function snapshot() {
-  const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/snapshot`, { cache: "no-store", credentials: "same-origin" });
-  if (!r.ok) { $("result").textContent = `no snapshot: ${(await r.json()).error || r.status}`; return; }
+  S.frame = null;
+  if (S.mode === "label") setMode("view");
+  await showImage(`/api/setup/cameras/${encodeURIComponent(S.camera)}/snapshot`);
+}
+
+async function showImage(url) {
+  const r = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+  if (!r.ok) { $("result").textContent = `no picture: ${(await r.json()).error || r.status}`; return; }
   const blob = await r.blob();
   if (S.imageUrl) URL.revokeObjectURL(S.imageUrl);
   S.imageUrl = URL.createObjectURL(blob);
@@ -75,7 +82,8 @@ function setMode(mode) {
   S.draft = [];
   S.pendingFoot = null;
   $("mode").textContent = `mode: ${mode}`;
-  for (const [btn, m] of [["new-zone", "zone"], ["new-mask", "mask"], ["ground", "ground"], ["height", "height"]]) {
+  for (const [btn, m] of [["new-zone", "zone"], ["new-mask", "mask"], ["ground", "ground"], ["height", "height"], ["label", "label"]]) {
+    if (!$(btn)) continue;
     $(btn).classList.toggle("active", S.mode === m);
   }
   draw();
@@ -86,6 +94,14 @@ function onClick(evt) {
   if (S.mode === "view" && evt.target.classList && evt.target.classList.contains("vertex")) return;
   const p = toImage(evt);
   if (S.mode === "zone" || S.mode === "mask") { S.draft.push(p); draw(); return; }
+  if (S.mode === "label" && S.frame) {
+    const heads = S.labels[S.frame] || (S.labels[S.frame] = []);
+    const near = Math.max(S.size[0], S.size[1]) / 80;
+    const hit = heads.findIndex((h) => Math.hypot(h[0] - p[0], h[1] - p[1]) < near);
+    if (hit >= 0) heads.splice(hit, 1); else heads.push(p);
+    draw(); drawFrames();
+    return;
+  }
   const z = zone(S.selected);
   if (!z) return;
   if (S.mode === "ground") {
@@ -171,6 +187,12 @@ function draw() {
       for (const h of z.height_ref || []) overlay.appendChild(svg("line", { x1: h[0], y1: h[1], x2: h[2], y2: h[3], class: "heightline" }));
     }
   }
+  if (S.mode === "label") {
+    overlay.replaceChildren();
+    for (const z of S.zones) if (z.polygon) overlay.appendChild(svg("polygon", { class: "outline", points: z.polygon.map((p) => p.join(",")).join(" ") }));
+    for (const h of S.labels[S.frame] || []) overlay.appendChild(svg("circle", { cx: h[0], cy: h[1], r, class: "head" }));
+    return;
+  }
   if (S.draft.length) overlay.appendChild(svg("polyline", { class: "draft", points: S.draft.map((p) => p.join(",")).join(" ") }));
   if (S.pendingFoot) overlay.appendChild(svg("circle", { cx: S.pendingFoot[0], cy: S.pendingFoot[1], r, class: "groundpt" }));
 }
@@ -250,6 +272,93 @@ async function post(path) {
 async function check() { show("check", await post(`/api/setup/cameras/${encodeURIComponent(S.camera)}/check`)); }
 async function save() { $("result").textContent = "saving…"; show("result", await post(`/api/setup/cameras/${encodeURIComponent(S.camera)}`)); }
 
+// -- labelling and few-shot calibration -------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function sample() {
+  const n = Math.max(1, Math.min(60, parseInt($("label-n").value || "20", 10)));
+  const every = Math.max(0, parseFloat($("label-every").value || "5"));
+  $("sample").disabled = true;
+  for (let i = 0; i < n; i++) {
+    $("label-status").textContent = `sampling frame ${i + 1} of ${n}…`;
+    const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/frames`, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: "{}" });
+    const answer = await r.json();
+    if (!r.ok) { $("label-status").textContent = answer.error; break; }
+    S.frames.push(answer);
+    drawFrames();
+    if (i < n - 1) await sleep(every * 1000);
+  }
+  $("sample").disabled = false;
+  $("label-status").textContent = `${S.frames.length} frame(s): open each and click every head (click a head again to remove it).`;
+}
+
+async function openFrame(id) {
+  S.frame = id;
+  await showImage(`/api/setup/cameras/${encodeURIComponent(S.camera)}/frames/${id}`);
+  setMode("label");
+  drawFrames();
+}
+
+function drawFrames() {
+  $("label-frames").replaceChildren(...S.frames.map((f, i) => {
+    const heads = (S.labels[f.id] || []).length;
+    const b = el("button", `${f.id === S.frame ? "current" : ""} ${S.labels[f.id] ? "done" : ""}`, `${i + 1}${S.labels[f.id] ? ` (${heads})` : ""}`);
+    b.dataset.frame = f.id;
+    b.addEventListener("click", () => openFrame(f.id));
+    return b;
+  }));
+}
+
+async function calibrate() {
+  const labelled = Object.fromEntries(Object.entries(S.labels).filter(([, heads]) => heads));
+  const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/calibrate`, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ labels: labelled }) });
+  const fit = await r.json();
+  const box = $("calibration");
+  box.replaceChildren();
+  if (!fit.ok) { box.appendChild(el("div", "problem", fit.error)); return; }
+  S.fit = fit;
+  const err = fit.cv_mae === null ? "not cross-validated (too few frames)" : `expected error ${fit.cv_mae} people (a constant: ${fit.constant_cv_mae})`;
+  box.appendChild(el("div", "", `${fit.layout}: count = ${fit.slope.toFixed(3)} × raw + ${fit.offset.toFixed(2)}; ${err}`));
+  if (fit.warning) box.appendChild(el("div", "problem", fit.warning));
+  if (fit.note) box.appendChild(el("div", "muted", fit.note));
+  box.appendChild(scatter(fit.points));
+  if (fit.applicable) {
+    const apply = el("button", "", "Apply calibration");
+    apply.id = "apply-calibration";
+    apply.addEventListener("click", applyCalibration);
+    box.appendChild(apply);
+  }
+}
+
+function scatter(points) {
+  const W = 300, H = 220, P = 28;
+  const top = Math.max(1, ...points.flatMap((p) => [p.raw, p.truth, p.counted])) * 1.1;
+  const X = (v) => P + (v / top) * (W - 2 * P);
+  const Y = (v) => H - P - (v / top) * (H - 2 * P);
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "scatter", role: "img", "aria-label": "counted against labelled" });
+  s.appendChild(svg("line", { x1: X(0), y1: Y(0), x2: X(top), y2: Y(top), class: "diag" }));
+  for (const p of points) {
+    s.appendChild(svg("circle", { cx: X(p.truth), cy: Y(p.raw), r: 3, class: "raw" }));
+    s.appendChild(svg("circle", { cx: X(p.truth), cy: Y(p.counted), r: 3, class: "fit" }));
+  }
+  const label = (x, y, text, anchor) => { const t = svg("text", { x, y, class: "tick", "text-anchor": anchor }); t.textContent = text; s.appendChild(t); };
+  label(W / 2, H - 6, "labelled (people)", "middle");
+  label(4, 12, "counted: grey before, green after", "start");
+  return s;
+}
+
+async function applyCalibration() {
+  const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/detector`, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ slope: S.fit.slope, offset: S.fit.offset }) });
+  show("result", await r.json());
+}
+
+$("sample").addEventListener("click", sample);
+$("calibrate").addEventListener("click", calibrate);
 $("camera").addEventListener("change", (e) => pickCamera(e.target.value));
 $("snap").addEventListener("click", snapshot);
 $("new-zone").addEventListener("click", () => setMode("zone"));

@@ -112,6 +112,13 @@ class EmbeddedRunner:
                 return worker.snapshot()
         return None
 
+    def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
+        """A masked JPEG of the camera's next counted frame with its per-zone counts."""
+        for worker in self.workers:
+            if worker.cfg.id == camera_id and worker.is_alive():
+                return worker.label_frame()
+        return None
+
     def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
         """Run on ``config`` from the next loop turn; returns an error, or None once
         applied."""
