@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from crowdwatch.config import ConsoleConfig, CrowdwatchConfig
 from crowdwatch.console.live import LiveView
@@ -591,7 +592,9 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         wait_for(lambda: "Saved" in str(js("return document.getElementById('result')"
                                            ".textContent")), 30, "the calibration saved")
         text = site.read_text()
-        assert "detector: {kind: geometry, slope: 2" in text
+        written = yaml.safe_load(text)["cameras"][0]["detector"]
+        assert written["kind"] == "geometry" and abs(written["slope"] - fit["slope"]) < 1e-3
+        assert "detector: {kind: geometry, slope:" in text  # one flow line, like a person's
         assert text.startswith("# Labelling test")
         audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text()
                  .splitlines()]
