@@ -539,3 +539,39 @@ def test_worker_and_ingest_stop_within_seconds_when_the_broker_is_gone(broker, t
     assert took < 12, took
     assert worker.proc.returncode == 0 and ingest.returncode == 0
     assert "Traceback" not in ingest.stderr.read()
+
+
+@pytest.mark.slow
+def test_a_worker_starts_from_the_models_replay_learned(broker, tmp_path):
+    """`replay --learn` output seeds a worker's partitions: the seasonal rule warns from
+    its first reading, where a fresh model would still be learning."""
+    from crowdwatch.streams.runtime.state_file import StateFile
+    from crowdwatch.tools.replay import replay
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    data = site_config(broker["bootstrap"], ["gate"], prefix, partitions=2)
+    data["rules"] = [{"kind": "seasonal", "zone": "gate", "metric": "count", "threshold": 80,
+                      "horizon": "3h", "slot": "1h"}]
+    data["engine"]["state_file"] = str(tmp_path / "learned.json")
+    config = CrowdwatchConfig.model_validate(data)
+    now = time.time()
+    hour = 3600.0
+    busy_slot = int((now + 2 * hour) // hour) % 24  # two hours from now: a usual crowd of 100
+    history = [CountEvent("cam-gate", "gate", ts, 100.0 if int(ts // hour) % 24 == busy_slot
+                          else 10.0)
+               for ts in (now - 4 * 7 * 24 * hour + i * hour for i in range(4 * 7 * 24 - 1))]
+    learned = replay(config, history).learned
+    assert len(learned) == 1
+    StateFile(tmp_path / "learned.json", "kafka-test").save(learned)
+    path = tmp_path / "site.yaml"
+    path.write_text(json.dumps(data))
+    worker = start_and_wait(path, tmp_path, "seeded")
+    try:
+        produce_events(broker["bootstrap"], prefix,
+                       [CountEvent("cam-gate", "gate", now, 10.0)], config)
+        wait_for(lambda: [a for a in worker.alerts() if a["rule"] == "seasonal"
+                          and a["state"] == "firing"], 30, "the seeded seasonal warning")
+        (alert,) = [a for a in worker.alerts() if a["rule"] == "seasonal"]
+        assert float(alert["labels"]["predicted_value"]) >= 80
+    finally:
+        worker.stop()
