@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -124,58 +125,53 @@ class CameraWorker(threading.Thread):
         self.safe_url = redact_url(cfg.url)
         self._last_health = 0.0
         self._fps = 0.0
-        self._snapshot_lock = threading.Lock()
-        self._snapshot_waiters: list[tuple[threading.Event, list[bytes]]] = []
-        self._label_waiters: list[tuple[threading.Event, list[tuple[bytes, dict[str, float]]]]] = []
+        # Setup requests answered by the capture thread from its next frame (in memory).
+        self._requests_lock = threading.Lock()
+        self._snapshot_waiters: list[tuple[threading.Event, list[Any]]] = []
+        self._label_waiters: list[tuple[threading.Event, list[Any]]] = []
+
+    def snapshot(self, timeout: float = 5.0) -> bytes | None:
+        """One JPEG of the next frame with the privacy masks blanked, in memory only (for
+        the setup page); None if no frame arrives within ``timeout``."""
+        found: bytes | None = self._request(self._snapshot_waiters, timeout)
+        return found
 
     def label_frame(self, timeout: float = 10.0) -> tuple[bytes, dict[str, float]] | None:
         """The next *counted* frame as a masked JPEG (in memory) with what the detector
         counted in each zone on it: one sample for few-shot calibration. None if the
         camera counts nothing within ``timeout`` (down, warming up)."""
-        done, box = threading.Event(), list[tuple[bytes, dict[str, float]]]()
-        with self._snapshot_lock:
-            self._label_waiters.append((done, box))
+        found: tuple[bytes, dict[str, float]] | None = self._request(self._label_waiters,
+                                                                     timeout)
+        return found
+
+    def _request(self, waiters: list[tuple[threading.Event, list[Any]]],
+                 timeout: float) -> Any:
+        """Wait for the capture thread to answer (see :meth:`_answer`); None on timeout."""
+        done, box = threading.Event(), list[Any]()
+        with self._requests_lock:
+            waiters.append((done, box))
         if not done.wait(timeout):
-            with self._snapshot_lock:
-                if (done, box) in self._label_waiters:
-                    self._label_waiters.remove((done, box))
+            with self._requests_lock:
+                if (done, box) in waiters:
+                    waiters.remove((done, box))
             return None
         return box[0] if box else None
 
-    def _serve_labels(self, image: np.ndarray, events: list[CountEvent]) -> None:
-        with self._snapshot_lock:
-            waiters, self._label_waiters = self._label_waiters, []
-        masked = PrivacyMasker(self.cfg.privacy_masks).apply(image.copy())
-        ok, encoded = cv2.imencode(".jpg", masked)
-        counts = {e.zone_id: e.count for e in events}
-        for done, box in waiters:
-            if ok:
-                box.append((encoded.tobytes(), counts))
+    def _answer(self, waiters: list[tuple[threading.Event, list[Any]]], value: Any) -> None:
+        """Hand ``value`` (None: nothing to give) to everyone waiting in ``waiters``."""
+        with self._requests_lock:
+            taken = waiters[:]
+            waiters.clear()
+        for done, box in taken:
+            if value is not None:
+                box.append(value)
             done.set()
 
-    def snapshot(self, timeout: float = 5.0) -> bytes | None:
-        """One JPEG of the next frame with the privacy masks blanked, in memory only (for
-        the setup page); None if no frame arrives within ``timeout``."""
-        done, box = threading.Event(), list[bytes]()
-        with self._snapshot_lock:
-            self._snapshot_waiters.append((done, box))
-        if not done.wait(timeout):
-            with self._snapshot_lock:
-                if (done, box) in self._snapshot_waiters:
-                    self._snapshot_waiters.remove((done, box))
-            return None
-        return box[0] if box else None
-
-    def _serve_snapshots(self, image: np.ndarray) -> None:
-        with self._snapshot_lock:
-            waiters, self._snapshot_waiters = self._snapshot_waiters, []
+    def _masked_jpeg(self, image: np.ndarray) -> bytes | None:
+        """The frame with the privacy masks blanked, as JPEG bytes (never written)."""
         masked = PrivacyMasker(self.cfg.privacy_masks).apply(image.copy())
         ok, encoded = cv2.imencode(".jpg", masked)
-        jpeg = encoded.tobytes() if ok else b""
-        for done, box in waiters:
-            if jpeg:
-                box.append(jpeg)
-            done.set()
+        return encoded.tobytes() if ok else None
 
     def _decode_mode(self) -> str:
         src = self.source
@@ -250,7 +246,7 @@ class CameraWorker(threading.Thread):
                 return True
             frames_total.inc()
             if self._snapshot_waiters:
-                self._serve_snapshots(frame.image)
+                self._answer(self._snapshot_waiters, self._masked_jpeg(frame.image))
             now = time.monotonic()
             if last is not None and now > last:
                 self._fps = 0.7 * self._fps + 0.3 * (1.0 / (now - last)) if self._fps else (
@@ -272,7 +268,9 @@ class CameraWorker(threading.Thread):
             events = self.pipeline.process(frame)
             detect_hist.observe(time.perf_counter() - started)
             if self._label_waiters:
-                self._serve_labels(frame.image, events)
+                jpeg = self._masked_jpeg(frame.image)
+                self._answer(self._label_waiters, None if jpeg is None else
+                             (jpeg, {e.zone_id: e.count for e in events}))
             for event in events:
                 self.emit(event)
         return False

@@ -104,20 +104,19 @@ class EmbeddedRunner:
 
     # -- setup (the console's thread asks; the engine's thread does) -----------------------
 
+    def _running(self, camera_id: str) -> CameraWorker | None:
+        return next((w for w in self.workers if w.cfg.id == camera_id and w.is_alive()), None)
+
     def snapshot(self, camera_id: str) -> bytes | None:
         """A masked JPEG of the camera's next frame, in memory (None: no such camera or no
         frame in time)."""
-        for worker in self.workers:
-            if worker.cfg.id == camera_id and worker.is_alive():
-                return worker.snapshot()
-        return None
+        worker = self._running(camera_id)
+        return None if worker is None else worker.snapshot()
 
     def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
         """A masked JPEG of the camera's next counted frame with its per-zone counts."""
-        for worker in self.workers:
-            if worker.cfg.id == camera_id and worker.is_alive():
-                return worker.label_frame()
-        return None
+        worker = self._running(camera_id)
+        return None if worker is None else worker.label_frame()
 
     def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
         """Run on ``config`` from the next loop turn; returns an error, or None once
