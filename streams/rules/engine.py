@@ -100,6 +100,7 @@ class RuleEngine:
             for route in rule.routes:
                 self.routes[route.input][route.key].append(rule)
         self.tickers = [rule for rule in self.rules if rule.ticks]
+        self.learners = [rule for rule in self.rules if rule.persistent]
         self.zone_sensors: dict[str, list[str]] = defaultdict(list)
         for dev in config.sensors.devices:
             if dev.zone:
@@ -266,9 +267,9 @@ class RuleEngine:
     def learned_state(self) -> dict[str, RuleState]:
         """The state of rules that learn over weeks (what a state file keeps)."""
         out = {}
-        for rule in self.rules:
+        for rule in self.learners:
             state = self.store.get(rule.state_key)
-            if rule.persistent and isinstance(state, rule.state_type):
+            if isinstance(state, rule.state_type):
                 out[rule.state_key] = state
         return out
 
@@ -278,10 +279,10 @@ class RuleEngine:
         ``owns``: only its partition's rules); keys no current rule reads (a rule removed,
         its settings changed) are ignored. Returns how many were taken."""
         taken = 0
-        for rule in self.rules:
+        for rule in self.learners:
             state = states.get(rule.state_key)
-            if (not rule.persistent or not isinstance(state, rule.state_type)
-                    or rule.state_key in self.store or (owns is not None and not owns(rule))):
+            if (not isinstance(state, rule.state_type) or rule.state_key in self.store
+                    or (owns is not None and not owns(rule))):
                 continue
             # a copy: the caller's states stay as they were (a bench seeds twice)
             self.store[rule.state_key] = type(state).from_dict(state.to_dict())
@@ -291,9 +292,7 @@ class RuleEngine:
     def outlooks(self, now: float) -> dict[str, dict[str, float]]:
         """Per zone, what its modelling rules expect now (usual band, forecast)."""
         out: dict[str, dict[str, float]] = {}
-        for rule in self.rules:
-            if not rule.persistent:
-                continue
+        for rule in self.learners:
             state = self.store.get(rule.state_key)
             zone = rule.entity.partition(":")[2]
             if isinstance(state, rule.state_type):

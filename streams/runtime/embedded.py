@@ -62,7 +62,7 @@ class EmbeddedRunner:
 
     def _open_state_file(self) -> StateFile | None:
         """Load what the learning rules saved; warn when nothing will keep it."""
-        learners = [r.rule_id for r in self.engine.rules if r.persistent]
+        learners = [r.rule_id for r in self.engine.learners]
         path = self.config.engine.state_file
         if path is None:
             if learners:

@@ -58,9 +58,8 @@ class SeasonalRule(ModelRule):
     def crossing(self, state: SeasonalState, ts: float, value: float
                  ) -> tuple[float, float] | None:
         """(when, value) of the first time within the horizon from which the forecast
-        stays at or above the threshold for ``sustain``; the present counts as ``value``."""
-        if self.model.usual(state, state.slot_now) is None:
-            return None  # still learning this time of week
+        stays at or above the threshold for ``sustain``; the present counts as ``value``.
+        Called once this time of week has a usual (before that the rule is learning)."""
         clock = self.model.clock
         step = clock.slot
         first_slot = ts - clock.local(ts) % step + step  # next local slot boundary
@@ -89,8 +88,8 @@ class SeasonalRule(ModelRule):
         if state.last_ts is not None and ts <= state.last_ts:
             return []
         self.model.repair(state)
-        self.model.learn(state, ts, value)
-        found = self.crossing(state, ts, value)
+        _, usual = self.model.learn(state, ts, value)
+        found = None if usual is None else self.crossing(state, ts, value)
         warn = found is not None
         clear_for = self.cfg.horizon if self.cfg.clear_for is None else self.cfg.clear_for
         edge = edge_step(state, ts, warn, warn, self.cfg.for_, clear_for)
