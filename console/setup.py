@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from crowdwatch.config import CameraConfig, ConfigFileError, CrowdwatchConfig
-from crowdwatch.console.site_editor import SiteEditor
+from crowdwatch.console.site_editor import (
+    NO_SITE_FILE,
+    SiteEditor,
+    commit,
+    problem,
+    problems_of,
+)
 
 audit_log = logging.getLogger("crowdwatch.audit")
 MAX_ZONES = 200
@@ -134,11 +140,9 @@ class Setup:
         cam = self.camera(camera_id)
         current = self.geometry_of(cam) if cam is not None and self.geometry_of else None
         if self.editor is None or current is None:
-            why = ("no site file: start the process with --config site.yaml"
-                   if self.editor is None else
+            why = (NO_SITE_FILE if self.editor is None else
                    "the camera does not count with the geometry counter")
-            return 409, {"ok": False, "problems": [{"where": "", "line": None,
-                                                    "message": why}]}
+            return 409, {"ok": False, "problems": [problem(why)]}
         # The fit was on counts already corrected by (s0, o0): compose the two.
         s0, o0 = current
         try:
@@ -146,15 +150,9 @@ class Setup:
                 camera_id, {"kind": "geometry", "slope": round(slope * s0, 4),
                             "offset": round(slope * o0 + offset, 3)})
         except ConfigFileError as exc:
-            return 422, {"ok": False, "problems": [
-                {"where": p.path, "line": p.line, "message": p.message} for p in exc.problems]}
-        self.editor.save(text)
+            return 422, {"ok": False, "problems": problems_of(exc)}
         self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset)
-        error = self.apply(config)
-        if error:
-            return 500, {"ok": False, "problems": [{"where": "", "line": None,
-                                                    "message": f"saved, not applied: {error}"}]}
-        return 200, {"ok": True, "saved": str(self.editor.path)}
+        return commit(self.editor, text, config, self.apply)
 
     def audit(self, action: str, camera: str, who: str, client: str, **extra: Any) -> None:
         record = {"time": time.time(), "action": action, "camera": camera, "who": who,
@@ -200,37 +198,35 @@ class Setup:
             raise BadEdit("edit too large")
         return zones, masks
 
-    def check(self, camera_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Validate an edit without saving: problems, or each zone's area."""
+    def _checked(self, camera_id: str, body: bytes
+                 ) -> tuple[int, dict[str, Any], tuple[str, CrowdwatchConfig, list[Any],
+                                                       list[Any]] | None]:
+        """(status, answer, (text, config, zones, masks) when the edit passed the check)."""
         if self.editor is None:
-            return 409, {"ok": False, "problems": [{"where": "", "line": None, "message":
-                         "this process runs the built-in demo config: start it with "
-                         "--config site.yaml to save setup"}]}
+            return 409, {"ok": False, "problems": [problem(NO_SITE_FILE)]}, None
         try:
             zones, masks = self.parse(body)
-            _text, config = self.editor.edited(camera_id, zones, masks)
+            text, config = self.editor.edited(camera_id, zones, masks)
         except BadEdit as exc:
-            return 400, {"ok": False, "problems": [{"where": "", "line": None,
-                                                    "message": str(exc)}]}
+            return 400, {"ok": False, "problems": [problem(str(exc))]}, None
         except ConfigFileError as exc:
-            return 422, {"ok": False, "problems": [
-                {"where": p.path, "line": p.line, "message": p.message} for p in exc.problems]}
+            return 422, {"ok": False, "problems": problems_of(exc)}, None
         cam = next(c for c in config.cameras if c.id == camera_id)
-        return 200, {"ok": True, "areas_m2": self.areas(cam)}
+        return 200, {"ok": True, "areas_m2": self.areas(cam)}, (text, config, zones, masks)
+
+    def check(self, camera_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Validate an edit without saving: problems, or each zone's area."""
+        status, answer, _ = self._checked(camera_id, body)
+        return status, answer
 
     def save(self, camera_id: str, body: bytes, who: str, client: str
              ) -> tuple[int, dict[str, Any]]:
-        status, result = self.check(camera_id, body)
-        if status != 200 or self.editor is None:
-            return status, result
-        zones, masks = self.parse(body)
-        text, config = self.editor.edited(camera_id, zones, masks)
-        self.editor.save(text)
+        """Check the edit once, then write it and apply it."""
+        status, answer, edit = self._checked(camera_id, body)
+        if edit is None or self.editor is None:
+            return status, answer
+        text, config, zones, masks = edit
         self.audit("save", camera_id, who, client, zones=[z.get("id") for z in zones],
                    masks=len(masks))
-        error = self.apply(config)
-        if error:
-            return 500, {"ok": False, "saved": str(self.editor.path), "problems": [
-                {"where": "", "line": None, "message": f"saved, but the running pipeline "
-                 f"did not take it: {error}"}]}
-        return 200, {"ok": True, "saved": str(self.editor.path), **result}
+        status, result = commit(self.editor, text, config, self.apply)
+        return status, {**answer, **result} if status == 200 else result

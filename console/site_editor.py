@@ -53,64 +53,67 @@ class SiteEditor:
         raise ConfigFileError(str(self.path), [Problem("cameras", None,
                                                        f"no camera {camera_id!r} in the file")])
 
-    def edited(self, camera_id: str, zones: list[dict[str, Any]],
-               masks: list[list[list[float]]]) -> tuple[str, CrowdwatchConfig]:
-        """The file's new text and its validated config; raises ConfigFileError with
-        every problem (and changes nothing)."""
+    def _edit(self, change: Callable[[Any], None]) -> tuple[str, CrowdwatchConfig]:
+        """The file's text after ``change`` (applied to its round-trip document) and the
+        config it validates to; raises ConfigFileError with every problem."""
         text = self.path.read_text(encoding="utf-8")
         self._match_indent(text)
         doc = self.yaml.load(text)
-        cam = self._camera(doc, camera_id)
-        old = {z.get("id"): z for z in cam.get("zones") or []}
-        new_zones = CommentedSeq()
-        for zone in zones:
-            entry = old.get(zone.get("id")) or CommentedMap([("id", zone.get("id"))])
-            for key in ZONE_KEYS:
-                if zone.get(key) is None:
-                    entry.pop(key, None)
-                else:
-                    entry[key] = _flow(zone[key])
-            new_zones.append(entry)
-        cam["zones"] = new_zones
-        if masks:
-            cam["privacy_masks"] = _flow(masks)
-        else:
-            cam.pop("privacy_masks", None)
+        change(doc)
         buffer = io.StringIO()
         self.yaml.dump(doc, buffer)
-        text = buffer.getvalue()
-        return text, self.validate(text, str(self.path))
+        new = buffer.getvalue()
+        return new, self.validate(new, str(self.path))
+
+    def edited(self, camera_id: str, zones: list[dict[str, Any]],
+               masks: list[list[list[float]]]) -> tuple[str, CrowdwatchConfig]:
+        """The file with the camera's zones and privacy masks replaced (and changing
+        nothing on disk)."""
+
+        def change(doc: Any) -> None:
+            cam = self._camera(doc, camera_id)
+            old = {z.get("id"): z for z in cam.get("zones") or []}
+            new_zones = CommentedSeq()
+            for zone in zones:
+                entry = old.get(zone.get("id")) or CommentedMap([("id", zone.get("id"))])
+                for key in ZONE_KEYS:
+                    if zone.get(key) is None:
+                        entry.pop(key, None)
+                    else:
+                        entry[key] = _flow(zone[key])
+                new_zones.append(entry)
+            cam["zones"] = new_zones
+            if masks:
+                cam["privacy_masks"] = _flow(masks)
+            else:
+                cam.pop("privacy_masks", None)
+
+        return self._edit(change)
 
     def detector_edited(self, camera_id: str, detector: dict[str, Any]
                         ) -> tuple[str, CrowdwatchConfig]:
-        """The file with the camera's ``detector`` replaced (a calibration), validated."""
-        text = self.path.read_text(encoding="utf-8")
-        self._match_indent(text)
-        doc = self.yaml.load(text)
-        cam = self._camera(doc, camera_id)
-        cam["detector"] = _flow(detector)
-        cam["detector"].fa.set_flow_style()
-        buffer = io.StringIO()
-        self.yaml.dump(doc, buffer)
-        new = buffer.getvalue()
-        return new, self.validate(new, str(self.path))
+        """The file with the camera's ``detector`` replaced (a calibration)."""
+
+        def change(doc: Any) -> None:
+            cam = self._camera(doc, camera_id)
+            cam["detector"] = _flow(detector)
+            cam["detector"].fa.set_flow_style()
+
+        return self._edit(change)
 
     def rule_edited(self, index: int, param: str, value: float
                     ) -> tuple[str, CrowdwatchConfig]:
-        """The file with ``rules[index].param = value`` (a tuned value), validated."""
-        text = self.path.read_text(encoding="utf-8")
-        self._match_indent(text)
-        doc = self.yaml.load(text)
-        rules = doc.get("rules") or []
-        if not 0 <= index < len(rules):
-            raise ConfigFileError(str(self.path), [Problem("rules", None,
-                                                           f"no rule #{index} in the file")])
-        key = "for" if param == "for_" else param
-        rules[index][key] = int(value) if float(value).is_integer() else float(value)
-        buffer = io.StringIO()
-        self.yaml.dump(doc, buffer)
-        new = buffer.getvalue()
-        return new, self.validate(new, str(self.path))
+        """The file with ``rules[index].param = value`` (a tuned value)."""
+
+        def change(doc: Any) -> None:
+            rules = doc.get("rules") or []
+            if not 0 <= index < len(rules):
+                raise ConfigFileError(str(self.path), [Problem("rules", None,
+                                                               f"no rule #{index} in the file")])
+            key = "for" if param == "for_" else param
+            rules[index][key] = int(value) if float(value).is_integer() else float(value)
+
+        return self._edit(change)
 
     def _match_indent(self, text: str) -> None:
         _, indent, block_seq_indent = load_yaml_guess_indent(text)
@@ -120,3 +123,28 @@ class SiteEditor:
 
     def save(self, text: str) -> None:
         write_atomic(self.path, text.encode("utf-8"))
+
+
+NO_SITE_FILE = ("this process runs without a site file (the built-in demo): start it with "
+                "--config site.yaml to save changes")
+
+
+def problem(message: str) -> dict[str, Any]:
+    """One problem as the pages show it (no file position)."""
+    return {"where": "", "line": None, "message": message}
+
+
+def problems_of(exc: ConfigFileError) -> list[dict[str, Any]]:
+    """A config check's problems as the pages show them (path and line)."""
+    return [{"where": p.path, "line": p.line, "message": p.message} for p in exc.problems]
+
+
+def commit(editor: SiteEditor, text: str, config: CrowdwatchConfig,
+           apply: Callable[[CrowdwatchConfig], str | None]) -> tuple[int, dict[str, Any]]:
+    """Write a checked edit and switch the running pipeline to it."""
+    editor.save(text)
+    error = apply(config)
+    if error:
+        return 500, {"ok": False, "saved": str(editor.path), "problems": [
+            problem(f"saved, but the running pipeline did not take it: {error}")]}
+    return 200, {"ok": True, "saved": str(editor.path)}

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from crowdwatch.config import ConfigFileError, CrowdwatchConfig
-from crowdwatch.console.site_editor import SiteEditor
+from crowdwatch.console.site_editor import (
+    NO_SITE_FILE,
+    SiteEditor,
+    commit,
+    problem,
+    problems_of,
+)
 
 RunTune = Callable[[CrowdwatchConfig, Path, str, str, float | None, float,
                     Callable[[int, int], None]], dict[str, Any]]
@@ -93,16 +99,9 @@ class Tuning:
     def choose(self, rule: int, param: str, value: float) -> tuple[int, dict[str, Any]]:
         """Write the chosen value into the site file and apply it (or say why not)."""
         if self.editor is None:
-            return 409, {"ok": False, "problems": [{"where": "", "line": None, "message":
-                         "no site file: start the process with --config site.yaml"}]}
+            return 409, {"ok": False, "problems": [problem(NO_SITE_FILE)]}
         try:
             text, config = self.editor.rule_edited(rule, param, value)
         except ConfigFileError as exc:
-            return 422, {"ok": False, "problems": [
-                {"where": p.path, "line": p.line, "message": p.message} for p in exc.problems]}
-        self.editor.save(text)
-        error = self.apply(config)
-        if error:
-            return 500, {"ok": False, "problems": [{"where": "", "line": None,
-                                                    "message": f"saved, not applied: {error}"}]}
-        return 200, {"ok": True, "saved": str(self.editor.path)}
+            return 422, {"ok": False, "problems": problems_of(exc)}
+        return commit(self.editor, text, config, self.apply)
