@@ -305,7 +305,7 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
             return refused
         camera = request.path_params["camera"]
         return JSONResponse([{"id": f.id, "taken": f.taken, "counts": f.counts}
-                             for f in setup.frames.get(camera, [])])
+                             for f in setup.kept_frames(camera)])
 
     async def frame_image(request: Request) -> Response:
         refused = admin(request)

@@ -86,15 +86,24 @@ class Setup:
         got = self.label_frame(camera_id)
         if got is None:
             return None
-        now = time.time()
-        kept = [f for f in self.frames.get(camera_id, []) if now - f.taken < LABEL_FRAMES_KEPT_S]
-        frame = LabelFrame(uuid.uuid4().hex[:10], now, got[0], got[1])
-        self.frames[camera_id] = [*kept, frame][-MAX_LABEL_FRAMES:]
+        frame = LabelFrame(uuid.uuid4().hex[:10], time.time(), got[0], got[1])
+        self.frames[camera_id] = [*self.kept_frames(camera_id), frame][-MAX_LABEL_FRAMES:]
         self.audit("label_frame", camera_id, who, client, frame=frame.id)
         return frame
 
+    def kept_frames(self, camera_id: str) -> list[LabelFrame]:
+        """The camera's label frames, first dropping those held longer than
+        LABEL_FRAMES_KEPT_S (every read expires them, not only the next capture)."""
+        now = time.time()
+        kept = [f for f in self.frames.get(camera_id, []) if now - f.taken < LABEL_FRAMES_KEPT_S]
+        if kept:
+            self.frames[camera_id] = kept
+        else:
+            self.frames.pop(camera_id, None)
+        return kept
+
     def frame(self, camera_id: str, frame_id: str) -> LabelFrame | None:
-        return next((f for f in self.frames.get(camera_id, []) if f.id == frame_id), None)
+        return next((f for f in self.kept_frames(camera_id) if f.id == frame_id), None)
 
     def discard(self, camera_id: str) -> int:
         return len(self.frames.pop(camera_id, []))

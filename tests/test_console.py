@@ -330,6 +330,22 @@ def test_setup_needs_the_admin_role_and_refuses_cross_site_edits(tmp_path):
         server.stop()
 
 
+def test_label_frames_expire_on_every_read_not_only_at_the_next_capture():
+    from crowdwatch.console.setup import LABEL_FRAMES_KEPT_S, LabelFrame, Setup
+
+    config = CrowdwatchConfig.model_validate(demo_config_dict(0))
+    setup = Setup(None, lambda: config, lambda cam: None, lambda cfg: None, lambda cam: {})
+    now = time.time()
+    setup.frames["school-gate-sim"] = [
+        LabelFrame("old", now - LABEL_FRAMES_KEPT_S - 1, b"\xff\xd8old", {}),
+        LabelFrame("new", now - 5, b"\xff\xd8new", {})]
+    assert setup.frame("school-gate-sim", "old") is None
+    assert [f.id for f in setup.frames["school-gate-sim"]] == ["new"]  # gone from memory
+    setup.frames["school-gate-sim"][0].taken = now - LABEL_FRAMES_KEPT_S - 1
+    assert setup.kept_frames("school-gate-sim") == []
+    assert "school-gate-sim" not in setup.frames
+
+
 def jpeg_files_since(roots: list[Path], since: float) -> list[str]:
     """Files written since ``since`` that hold JPEG data (a cached or saved snapshot)."""
     found = []
