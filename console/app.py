@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -97,7 +98,7 @@ def build_app(live: LiveView, access: Access, push_every: float,
 
     async def login(request: Request) -> Response:
         if not same_origin(request):
-            return PlainTextResponse("cross-site request refused", status_code=403)
+            return cross_site()
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return PlainTextResponse("form too large", status_code=413)
@@ -118,7 +119,7 @@ def build_app(live: LiveView, access: Access, push_every: float,
 
     async def logout(request: Request) -> Response:
         if not same_origin(request):
-            return PlainTextResponse("cross-site request refused", status_code=403)
+            return cross_site()
         access.logout(request.cookies.get(COOKIE))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
@@ -180,6 +181,30 @@ async def json_change(request: Request, same_origin: Any) -> Response | None:
     return None
 
 
+async def admin_json(request: Request, admin: Any, same_origin: Any,
+                     read: Callable[[Any], Any]) -> Any:
+    """An admin's JSON change read by ``read`` (field names and types), or the Response
+    refusing it: 401/403 (role), 403 (cross-site or not JSON), 413, or 400 naming what
+    is wrong with the body."""
+    refused = admin(request) or await json_change(request, same_origin)
+    if refused:
+        return refused
+    try:
+        return read(json.loads(await request.body()))
+    except (ValueError, KeyError, TypeError) as exc:
+        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+
+
+def jpeg(data: bytes) -> Response:
+    """A picture for the setup page: held in memory only, never cached by the browser."""
+    return Response(data, media_type="image/jpeg",
+                    headers={"cache-control": "no-store, max-age=0"})
+
+
+def cross_site() -> Response:
+    return PlainTextResponse("cross-site request refused", status_code=403)
+
+
 def tuning_routes(tuning: Tuning, admin: Any, same_origin: Any) -> list[Route]:
     """The admin-only tuning page: sweep a rule parameter on a recording, apply a value."""
 
@@ -193,17 +218,19 @@ def tuning_routes(tuning: Tuning, admin: Any, same_origin: Any) -> list[Route]:
              "editable": tuning.editor is not None})
 
     async def run(request: Request) -> Response:
-        refused = admin(request) or await json_change(request, same_origin)
-        if refused:
-            return refused
-        try:
-            data = json.loads(await request.body())
+        def read(data: Any) -> tuple[str, int, str, str, float | None, float]:
             level = data.get("level")
-            job = tuning.start(str(data["recording"]), int(data["rule"]), str(data["param"]),
-                               str(data["sweep"]), None if level in (None, "") else
-                               float(level), float(data.get("min_peak") or 0.0))
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return (str(data["recording"]), int(data["rule"]), str(data["param"]),
+                    str(data["sweep"]), None if level in (None, "") else float(level),
+                    float(data.get("min_peak") or 0.0))
+
+        sweep = await admin_json(request, admin, same_origin, read)
+        if isinstance(sweep, Response):
+            return sweep
+        try:
+            job = tuning.start(*sweep)
+        except ValueError as exc:  # a recording or rule not on offer, a sweep running
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         return JSONResponse({"job": job.id}, status_code=202)
 
     async def job(request: Request) -> Response:
@@ -217,15 +244,11 @@ def tuning_routes(tuning: Tuning, admin: Any, same_origin: Any) -> list[Route]:
                              "report": found.report, "error": found.error})
 
     async def choose(request: Request) -> Response:
-        refused = admin(request) or await json_change(request, same_origin)
-        if refused:
-            return refused
-        try:
-            data = json.loads(await request.body())
-            rule, param, value = int(data["rule"]), str(data["param"]), float(data["value"])
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        status, result = await asyncio.to_thread(tuning.choose, rule, param, value)
+        chosen = await admin_json(request, admin, same_origin, lambda d: (
+            int(d["rule"]), str(d["param"]), float(d["value"])))
+        if isinstance(chosen, Response):
+            return chosen
+        status, result = await asyncio.to_thread(tuning.choose, *chosen)
         return JSONResponse(result, status_code=status)
 
     return [Route("/tune", page), Route("/api/tune/options", options),
@@ -258,13 +281,11 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
             return JSONResponse({"error": f"no camera {camera!r}"}, status_code=404)
         how, client = who(request)
         setup.audit("snapshot", camera, how, client)
-        jpeg = await asyncio.to_thread(setup.snapshot, camera)
-        if jpeg is None:
+        picture = await asyncio.to_thread(setup.snapshot, camera)
+        if picture is None:
             return JSONResponse({"error": f"camera {camera!r} sent no frame in time"},
                                 status_code=503)
-        # Held in memory only: never cached by the browser, never written here.
-        return Response(jpeg, media_type="image/jpeg",
-                        headers={"cache-control": "no-store, max-age=0"})
+        return jpeg(picture)
 
     async def edit(request: Request, save: bool) -> Response:
         refused = admin(request) or await json_change(request, same_origin)
@@ -318,39 +339,34 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
                                 status_code=404)
         how, client = who(request)
         setup.audit("label_view", camera, how, client, frame=frame_id)
-        return Response(frame.jpeg, media_type="image/jpeg",
-                        headers={"cache-control": "no-store, max-age=0"})
+        return jpeg(frame.jpeg)
 
     async def discard(request: Request) -> Response:
-        refused = admin(request) or (None if same_origin(request) else PlainTextResponse(
-            "cross-site request refused", status_code=403))
+        refused = admin(request) or (None if same_origin(request) else cross_site())
         if refused:
             return refused
         return JSONResponse({"discarded": setup.discard(request.path_params["camera"])})
 
+    def read_labels(data: Any) -> dict[str, Any]:
+        labels = data["labels"]
+        if not isinstance(labels, dict):
+            raise TypeError("labels must map frame ids to head points")
+        return labels
+
     async def calibrate(request: Request) -> Response:
-        refused = admin(request) or await json_change(request, same_origin)
-        if refused:
-            return refused
-        try:
-            labels = json.loads(await request.body())["labels"]
-            if not isinstance(labels, dict):
-                raise TypeError("labels must map frame ids to head points")
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        labels = await admin_json(request, admin, same_origin, read_labels)
+        if isinstance(labels, Response):
+            return labels
         status, result = await asyncio.to_thread(setup.calibrate,
                                                  request.path_params["camera"], labels)
         return JSONResponse(result, status_code=status)
 
     async def detector(request: Request) -> Response:
-        refused = admin(request) or await json_change(request, same_origin)
-        if refused:
-            return refused
-        try:
-            data = json.loads(await request.body())
-            slope, offset = float(data["slope"]), float(data["offset"])
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        fit = await admin_json(request, admin, same_origin, lambda d: (
+            float(d["slope"]), float(d["offset"])))
+        if isinstance(fit, Response):
+            return fit
+        slope, offset = fit
         how, client = who(request)
         status, result = await asyncio.to_thread(
             setup.apply_calibration, request.path_params["camera"], slope, offset, how, client)
