@@ -199,11 +199,42 @@ def browser():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
-def start_demo(port: int, workdir: Path, duration: float) -> subprocess.Popen:
-    return popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--duration",
-                        str(duration), "--console-port", str(port), "--metrics-port", "0"],
-                       cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": ""})
+class ConsoleRun:
+    """`crowdwatch run ARGS` with its console on ``port`` (tokens unset: open on loopback)
+    and a headless browser opened on first use; both stop on exit, whatever happened."""
+
+    def __init__(self, workdir: Path, port: int, *args: str) -> None:
+        self.workdir, self.port = workdir, port
+        self._driver = None
+        self.run = self.spawn(*args)
+
+    def spawn(self, *args: str) -> subprocess.Popen:
+        self.run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", *args],
+                               cwd=self.workdir, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
+                                    "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
+        return self.run
+
+    def stop_run(self) -> None:
+        if self.run.poll() is None:
+            self.run.send_signal(signal.SIGTERM)
+            self.run.communicate(timeout=20)
+
+    @property
+    def driver(self):
+        if self._driver is None:
+            self._driver = browser()
+        return self._driver
+
+    def __enter__(self) -> ConsoleRun:
+        wait_for(lambda: console_up(self.port, self.run), 30, "the console")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._driver is not None:
+            self._driver.quit()
+        self.stop_run()
 
 
 def console_up(port: int, run: subprocess.Popen) -> bool:
@@ -219,11 +250,9 @@ def console_up(port: int, run: subprocess.Popen) -> bool:
 def test_live_page_in_a_real_browser_follows_the_demo_crowd(tmp_path):
     require_chromium()
     port = free_port()
-    run = start_demo(port, tmp_path, 150)
-    driver = None
-    try:
-        wait_for(lambda: console_up(port, run), 30, "the console")
-        driver = browser()
+    demo = ("--console-port", str(port), "--metrics-port", "0", "--duration")
+    with ConsoleRun(tmp_path, port, *demo, "150") as session:
+        driver = session.driver
         driver.get(f"http://127.0.0.1:{port}/")
 
         tile = f'article.zone[data-zone="{DEMO_ZONE}"]'
@@ -252,21 +281,14 @@ def test_live_page_in_a_real_browser_follows_the_demo_crowd(tmp_path):
         for tag in ("img", "video", "canvas", "picture", "iframe", "object", "embed"):
             assert js(f"return document.getElementsByTagName('{tag}').length;") == 0, tag
         # A process restart: the page reconnects by itself.
-        run.send_signal(signal.SIGTERM)
-        run.communicate(timeout=20)
+        session.stop_run()
         wait_for(lambda: conn().startswith("reconnecting"), 15, "the page noticing the restart")
-        run = start_demo(port, tmp_path, 60)
+        session.spawn(*demo, "60")
         wait_for(lambda: conn() == "live", 40, "the page reconnected")
         driver.set_window_size(390, 844)  # a phone
         driver.save_screenshot(str(tmp_path / "live-phone.png"))
         assert driver.execute_script(
             "return document.documentElement.scrollWidth <= window.innerWidth + 1")
-    finally:
-        if driver is not None:
-            driver.quit()
-        if run.poll() is None:
-            run.send_signal(signal.SIGTERM)
-            run.communicate(timeout=20)
 
 
 SITE_YAML = """\
@@ -373,15 +395,10 @@ def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
     port = free_port()
     site = tmp_path / "site.yaml"
     site.write_text(SITE_YAML.format(port=port))
-    run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config", str(site),
-                       "--duration", "150"], cwd=tmp_path, stdout=subprocess.PIPE,
-                      stderr=subprocess.STDOUT, text=True,
-                      env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
-                           "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
-    driver = None
-    try:
-        wait_for(lambda: console_up(port, run), 30, "the console")
-        driver = browser()
+    with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "150"
+                    ) as session:
+        run = session.run
+        driver = session.driver
         driver.get(f"http://127.0.0.1:{port}/setup")
 
         def js(script: str) -> object:
@@ -448,12 +465,6 @@ def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
         assert run.poll() is None
         # The snapshot never reached a disk: not here, not in the browser's profile.
         assert jpeg_files_since([tmp_path, Path("/tmp")], started_at) == []
-    finally:
-        if driver is not None:
-            driver.quit()
-        if run.poll() is None:
-            run.send_signal(signal.SIGTERM)
-            run.communicate(timeout=20)
 
 
 @pytest.mark.slow
@@ -475,15 +486,9 @@ def test_tuning_page_sweeps_a_rule_on_a_recording_and_applies_a_value(tmp_path):
     site.write_text(SITE_YAML.format(port=port).replace(
         f"console: {{port: {port}}}",
         f"console: {{port: {port}, recordings: {recordings}}}"))
-    run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config", str(site),
-                       "--duration", "120"], cwd=tmp_path, stdout=subprocess.PIPE,
-                      stderr=subprocess.STDOUT, text=True,
-                      env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
-                           "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
-    driver = None
-    try:
-        wait_for(lambda: console_up(port, run), 30, "the console")
-        driver = browser()
+    with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "120"
+                    ) as session:
+        driver = session.driver
         driver.get(f"http://127.0.0.1:{port}/tune")
 
         def js(script: str) -> object:
@@ -515,12 +520,6 @@ def test_tuning_page_sweeps_a_rule_on_a_recording_and_applies_a_value(tmp_path):
             return next(z["warn"] for z in live["zones"] if z["id"] == "gate")
 
         wait_for(lambda: live_warn() == 30, 10, "the running pipeline on the new level")
-    finally:
-        if driver is not None:
-            driver.quit()
-        if run.poll() is None:
-            run.send_signal(signal.SIGTERM)
-            run.communicate(timeout=20)
 
 
 @pytest.mark.slow
@@ -544,21 +543,15 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         f"        ground: {json.dumps(zone['ground'])}\n"
         "rules: []\nmetrics: {port: 0}\n"
         f"console: {{port: {port}, audit_log: {tmp_path / 'audit.jsonl'}}}\n")
-    run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", "--config", str(site),
-                       "--duration", "240"], cwd=tmp_path, stdout=subprocess.PIPE,
-                      stderr=subprocess.STDOUT, text=True,
-                      env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
-                           "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
-    driver = None
-    try:
-        wait_for(lambda: console_up(port, run), 30, "the console")
+    with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "240"
+                    ) as session:
 
         def counting() -> bool:
             live = json.loads(request(f"http://127.0.0.1:{port}/api/live")[2])
             return live["zones"][0]["ts"] is not None
 
         wait_for(counting, 150, "the geometry counter to finish warming up")
-        driver = browser()
+        driver = session.driver
         driver.get(f"http://127.0.0.1:{port}/setup")
 
         def js(script: str) -> object:
@@ -617,9 +610,3 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         assert [a["action"] for a in audit].count("label_frame") == 5
         assert "calibrate" in [a["action"] for a in audit]
         assert all("jpeg" not in json.dumps(a) for a in audit)
-    finally:
-        if driver is not None:
-            driver.quit()
-        if run.poll() is None:
-            run.send_signal(signal.SIGTERM)
-            run.communicate(timeout=20)
