@@ -125,11 +125,28 @@ def console_tuning(editor: Any, runner: Any) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from crowdwatch.streams.runtime.kafka_ingest import run_ingest
+    from crowdwatch.console.live import LiveView
+    from crowdwatch.console.server import ConsoleServer
+    from crowdwatch.streams.rules.registry import rule_series
+    from crowdwatch.streams.runtime.kafka_ingest import IngestRunner
 
     config = load_site(args.config)
+    if args.console_port is not None:
+        config.console.port = args.console_port
     metrics = metrics_for(config, args.metrics_port)
-    return run_ingest(config, metrics, args.duration, realtime=not args.fast)
+    live = LiveView(config, rule_series(config), config.console.history, alerts_here=False) \
+        if config.console.port else None
+    runner = IngestRunner(config, metrics, realtime=not args.fast, live=live)
+    console = None
+    if live is not None:  # camera setup in scale-out mode; rules (and tuning) are the workers'
+        console = ConsoleServer(config.console, live, setup=camera_setup(args.config, runner))
+    if console is not None and console.start():
+        print(f"crowdwatch console: {console.url}", flush=True)
+    try:
+        return runner.run(args.duration)
+    finally:
+        if console is not None:
+            console.stop()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -158,6 +175,7 @@ def register(sub: Any) -> None:
     ing.add_argument("--config", help="YAML config; default: the built-in demo")
     ing.add_argument("--duration", type=float, help="stop after this many seconds")
     ing.add_argument("--metrics-port", type=int, help="override metrics.port (0 disables)")
+    ing.add_argument("--console-port", type=int, help="override console.port (0 disables)")
     ing.add_argument("--fast", action="store_true", help="do not pace files/sim to real time")
     ing.set_defaults(func=cmd_ingest)
 

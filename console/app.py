@@ -372,7 +372,18 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
             setup.apply_calibration, request.path_params["camera"], slope, offset, how, client)
         return JSONResponse(result, status_code=status)
 
+    async def add_camera(request: Request) -> Response:
+        new = await admin_json(request, admin, same_origin, lambda d: (
+            str(d["id"]).strip(), str(d["url"])))
+        if isinstance(new, Response):
+            return new
+        camera_id, url = new
+        how, client = who(request)
+        status, result = await asyncio.to_thread(setup.add_camera, camera_id, url, how, client)
+        return JSONResponse(result, status_code=status)
+
     return [Route("/setup", page), Route("/api/setup/site", site),
+            Route("/api/setup/cameras", add_camera, methods=["POST"]),
             Route("/api/setup/cameras/{camera}/frames", capture, methods=["POST"]),
             Route("/api/setup/cameras/{camera}/frames", frame_list, methods=["GET"]),
             Route("/api/setup/cameras/{camera}/frames", discard, methods=["DELETE"]),

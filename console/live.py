@@ -53,8 +53,11 @@ class ZoneLive:
 
 class LiveView:
     def __init__(self, config: CrowdwatchConfig, series: Sequence[SeriesLike],
-                 history_s: float) -> None:
+                 history_s: float, alerts_here: bool = True) -> None:
+        """``alerts_here``: False where this process runs no rules (scale-out ingest: the
+        workers raise the alerts), so the page says where they are, not "none"."""
         self.history_s = history_s
+        self.alerts_here = alerts_here
         self.bucket = history_s / HISTORY_POINTS
         self._lock = threading.Lock()
         self.version = 0
@@ -203,6 +206,7 @@ class LiveView:
                 zones.append(row)
             return {"site": self.site, "timezone": self.timezone, "now": now,
                     "version": self.version, "history_s": self.history_s,
+                    "alerts_here": self.alerts_here,
                     "zones": zones,
                     "alerts": sorted(self.alerts.values(), key=lambda a: -a["since"]),
                     "resolved": list(self.resolved),

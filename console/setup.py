@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from crowdwatch.console.site_editor import (
 
 audit_log = logging.getLogger("crowdwatch.audit")
 MAX_ZONES = 200
+CAMERA_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_POINTS = 1000
 
 
@@ -161,6 +163,27 @@ class Setup:
         except ConfigFileError as exc:
             return 422, {"ok": False, "problems": problems_of(exc)}
         self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset)
+        return commit(self.editor, text, config, self.apply)
+
+    def add_camera(self, camera_id: str, url: str, who: str, client: str
+                   ) -> tuple[int, dict[str, Any]]:
+        """A new camera in the site file, started at once with no zones (the page then
+        takes its snapshot to draw them). The URL may hold credentials: it is written to
+        the file only, never logged, audited or sent back."""
+        if self.editor is None:
+            return 409, {"ok": False, "problems": [problem(NO_SITE_FILE)]}
+        if not CAMERA_ID.fullmatch(camera_id):
+            return 400, {"ok": False, "problems": [problem(
+                "a camera id is 1-64 letters, digits, '-', '_' or '.'")]}
+        if not url.strip() or len(url) > 2048:
+            return 400, {"ok": False, "problems": [problem("give the camera's stream URL")]}
+        try:
+            text, config = self.editor.camera_added(camera_id, url.strip())
+        except ConfigFileError as exc:
+            return 422, {"ok": False, "problems": [
+                {**p, "message": p["message"].replace(url.strip(), "<url>")}
+                for p in problems_of(exc)]}
+        self.audit("add_camera", camera_id, who, client)
         return commit(self.editor, text, config, self.apply)
 
     def audit(self, action: str, camera: str, who: str, client: str, **extra: Any) -> None:

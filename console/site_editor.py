@@ -90,6 +90,22 @@ class SiteEditor:
 
         return self._edit(change)
 
+    def camera_added(self, camera_id: str, url: str) -> tuple[str, CrowdwatchConfig]:
+        """The file with a new camera (no zones yet: it is being set up) at the end of
+        ``cameras``."""
+
+        def change(doc: Any) -> None:
+            cameras = doc.get("cameras")
+            if cameras is None:
+                cameras = doc["cameras"] = CommentedSeq()
+            if any(cam.get("id") == camera_id for cam in cameras):
+                raise ConfigFileError(str(self.path), [Problem(
+                    "cameras", None, f"a camera {camera_id!r} is already in the file")])
+            cameras.append(CommentedMap([("id", camera_id), ("url", url),
+                                         ("zones", _flow([]))]))
+
+        return self._edit(change)
+
     def detector_edited(self, camera_id: str, detector: dict[str, Any]
                         ) -> tuple[str, CrowdwatchConfig]:
         """The file with the camera's ``detector`` replaced (a calibration)."""

@@ -188,7 +188,10 @@ class CameraConfig(_Strict):
     privacy_masks: list[Polygon] = Field(
         default_factory=list, description="Image regions blanked before any detector sees them."
     )
-    zones: list[ZoneConfig] = Field(min_length=1)
+    zones: list[ZoneConfig] = Field(
+        default_factory=list, description="Where to count. A camera with none is being set up "
+        "(added from the console): it reports health and serves setup snapshots, and counts "
+        "nothing.")
 
     @field_validator("privacy_masks")
     @classmethod

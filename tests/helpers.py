@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +70,20 @@ def die_with_parent() -> None:
 def popen_child(*args: Any, **kwargs: Any) -> subprocess.Popen:
     """subprocess.Popen for a test's child process, tied to the test process's life."""
     return subprocess.Popen(*args, preexec_fn=die_with_parent, **kwargs)
+
+
+def http_request(url: str, method: str = "GET", headers: dict | None = None,
+            body: bytes | None = None) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of one request; redirects are returned, not followed."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req, timeout=5) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()

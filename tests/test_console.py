@@ -10,10 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -25,6 +25,7 @@ from crowdwatch.events import Alert, AlertState, Severity
 from crowdwatch.streams.rules.registry import rule_series
 from crowdwatch.streams.runtime.demo import DEMO_ZONE, demo_config_dict
 from tests.helpers import free_port, popen_child, wait_for
+from tests.helpers import http_request as request
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "console-test-token-4d2f"
@@ -42,22 +43,6 @@ def serve(live: LiveView, token: str | None = TOKEN, host: str = "127.0.0.1",
     server = ConsoleServer(cfg, live, env={"CW_TEST_CONSOLE_TOKEN": token} if token else {})
     assert server.start()
     return server
-
-
-def request(url: str, method: str = "GET", headers: dict | None = None,
-            body: bytes | None = None) -> tuple[int, dict, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(req, timeout=5) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def test_zone_levels_follow_the_rules_and_the_view_holds_numbers_only():
@@ -237,6 +222,23 @@ class ConsoleRun:
         self.stop_run()
 
 
+def click_picture(driver, x: float, y: float) -> None:
+    """A real mouse click on picture pixel (x, y) of the setup page, wherever the layout
+    puts and scales the picture (the overlay's own transform maps it), scrolled into view
+    first if needed (pointer offsets from an element count from its visible part only)."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    where = ("const o = document.getElementById('overlay'); const m = o.getScreenCTM(); "
+             f"return [m.a * {x} + m.e, m.d * {y} + m.f, window.innerHeight];")
+    vx, vy, height = driver.execute_script(where)
+    if not 10 < vy < height - 10:
+        driver.execute_script(f"window.scrollBy(0, {vy - height / 2})")
+        vx, vy, height = driver.execute_script(where)
+    builder = ActionBuilder(driver)
+    builder.pointer_action.move_to_location(round(vx), round(vy)).click()
+    builder.perform()
+
+
 def console_up(port: int, run: subprocess.Popen) -> bool:
     if run.poll() is not None:
         pytest.fail(f"crowdwatch run exited: {run.communicate()[0][-2000:]}")
@@ -387,7 +389,6 @@ def jpeg_files_since(roots: list[Path], since: float) -> list[str]:
 
 @pytest.mark.slow
 def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
 
     require_chromium()
@@ -409,13 +410,9 @@ def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
         driver.find_element("id", "snap").click()
         wait_for(lambda: js("const i = document.getElementById('snapshot'); "
                             "return i && i.naturalWidth") == 640, 20, "the snapshot")
-        image = driver.find_element("id", "overlay")
-        shown_w, shown_h = image.size["width"], image.size["height"]
 
-        def click_at(x: float, y: float) -> None:  # image pixels -> offsets from the centre
-            ActionChains(driver).move_to_element_with_offset(
-                image, round(x * shown_w / 640 - shown_w / 2),
-                round(y * shown_h / 360 - shown_h / 2)).click().perform()
+        def click_at(x: float, y: float) -> None:
+            click_picture(driver, x, y)
 
         corners = [(200, 120), (440, 120), (440, 300), (200, 300)]
         driver.find_element("id", "zone-id").send_keys("plaza")
@@ -465,6 +462,146 @@ def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
         assert run.poll() is None
         # The snapshot never reached a disk: not here, not in the browser's profile.
         assert jpeg_files_since([tmp_path, Path("/tmp")], started_at) == []
+
+
+@pytest.mark.slow
+def test_a_new_camera_set_up_on_the_page_alone_following_its_steps(tmp_path):
+    """The whole first setup by mouse and keyboard, no YAML by hand: add the camera by its
+    URL, snapshot, zone, privacy mask, ground points with metres, two height pairs, save,
+    20 frames sampled and their heads clicked, calibrate. The page's checklist leads
+    through it and ends with every step done; the file holds it all."""
+    require_chromium()
+    from selenium.webdriver.common.keys import Keys
+
+    started_at = time.time()
+    port = free_port()
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML.format(port=port).replace(
+        f"console: {{port: {port}}}",
+        f"console: {{port: {port}, audit_log: {tmp_path / 'audit.jsonl'}}}"))
+    new_url = "sim://school-gate?people=40&w=640&h=360&period=30&seed=5"
+    actions = 0
+    with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "400"
+                    ) as session:
+        driver = session.driver
+        driver.get(f"http://127.0.0.1:{port}/setup")
+
+        def js(script: str) -> object:
+            return driver.execute_script(script)
+
+        def steps() -> dict:
+            return {li.get_attribute("data-step"): (li.get_attribute("data-done") == "1",
+                                                    "next" in li.get_attribute("class"))
+                    for li in driver.find_elements("css selector", "#steps li")}
+
+        def click(element_id: str) -> None:
+            nonlocal actions
+            driver.find_element("id", element_id).click()
+            actions += 1
+
+        def type_in(element_id: str, text: str) -> None:
+            nonlocal actions
+            box = driver.find_element("id", element_id)
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(text)
+            actions += 1
+
+        wait_for(lambda: js("return document.getElementById('camera').options.length") == 1,
+                 15, "the camera list")
+        click("add-camera")
+        type_in("new-camera-id", "plaza-cam")
+        type_in("new-camera-url", new_url)
+        click("add-camera-save")
+        wait_for(lambda: "plaza-cam added" in str(js(
+            "return document.getElementById('result').textContent")), 30, "the camera added")
+        assert js("return document.getElementById('camera').value") == "plaza-cam"
+        assert js("return document.getElementById('new-camera-url').value") == ""
+        assert steps()["snapshot"] == (False, True)  # the checklist points at the next step
+        click("snap")
+        wait_for(lambda: js("const i = document.getElementById('snapshot'); "
+                            "return i && i.naturalWidth") == 640, 30, "the snapshot")
+
+        def click_at(x: float, y: float) -> None:
+            nonlocal actions
+            click_picture(driver, x, y)
+            actions += 1
+
+        corners = [(200, 120), (440, 120), (440, 300), (200, 300)]
+        type_in("zone-id", "plaza")
+        click("new-zone")
+        for x, y in corners:
+            click_at(x, y)
+        click("finish")
+        click("new-mask")
+        for x, y in [(6, 6), (634, 6), (634, 40), (6, 40)]:  # the building's windows
+            click_at(x, y)
+        click("finish")
+        click("ground")
+        for x, y in corners:
+            click_at(x, y)
+        for i, (mx, my) in enumerate([(0, 0), (8, 0), (8, 5), (0, 5)]):
+            for axis, value in enumerate((mx, my)):
+                box = driver.find_element("css selector",
+                                          f'input[data-point="{i}"][data-axis="{axis}"]')
+                box.send_keys(Keys.CONTROL, "a")
+                box.send_keys(str(value), Keys.TAB)
+                actions += 1
+        click("height")
+        for foot, head in (((260, 290), (260, 235)), ((400, 290), (400, 235))):
+            click_at(*foot)
+            click_at(*head)
+        wait_for(lambda: "plaza: 40 m²" in str(js("return document.getElementById('check')"
+                                                   ".textContent")), 10, "the area check")
+        done = steps()
+        assert all(done[k][0] for k in ("snapshot", "zone", "masks", "ground", "height")), done
+        assert done["save"] == (False, True)
+        click("save")
+        wait_for(lambda: "Saved" in str(js("return document.getElementById('result')"
+                                           ".textContent")), 30, "the save")
+        assert steps()["save"][0] and steps()["label"] == (False, True)
+
+        def plaza_counted() -> bool:
+            live = json.loads(request(f"http://127.0.0.1:{port}/api/live")[2])
+            return any(z["id"] == "plaza" and z["ts"] is not None for z in live["zones"])
+
+        wait_for(plaza_counted, 150, "the new camera counting (background warmed up)")
+        type_in("label-n", "20")
+        type_in("label-every", "0.5")
+        click("sample")
+        wait_for(lambda: js("return S.frames.length") == 20, 90, "20 frames sampled")
+        for index in range(20):
+            driver.find_elements("css selector", "#label-frames button")[index].click()
+            actions += 1
+            wait_for(lambda index=index: js("return S.mode") == "label" and js(
+                f"return S.frame === S.frames[{index}].id && !!document.getElementById("
+                "'snapshot') && document.getElementById('snapshot').complete"), 15,
+                f"frame {index + 1}")
+            heads = max(1, round(js(f"return S.frames[{index}].counts.plaza")))
+            for k in range(heads):  # distinct points inside the zone, a head each
+                click_at(215 + (k % 8) * 28, 140 + (k // 8) * 30)
+            assert js(f"return S.labels[S.frames[{index}].id].length") == heads
+        # The frames labelled were masked as drawn: the windows' band is black.
+        frame_id = js("return S.frames[0].id")
+        status, _, picture = request(f"http://127.0.0.1:{port}/api/setup/cameras/plaza-cam/"
+                                     f"frames/{frame_id}")
+        assert status == 200
+        image = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert image[10:36, 12:628].mean() < 8 < image[60:360].mean()
+        click("calibrate")
+        wait_for(lambda: js("return S.fit && S.fit.ok"), 30, "the calibration")
+        wait_for(lambda: all(v[0] for v in steps().values()), 10, "every step done")
+        js("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(tmp_path / "newcomer-done.png"))
+        elapsed = time.time() - started_at
+    written = yaml.safe_load(site.read_text())
+    cam = next(c for c in written["cameras"] if c["id"] == "plaza-cam")
+    assert cam["url"] == new_url and len(cam["privacy_masks"]) == 1
+    (plaza,) = cam["zones"]
+    assert len(plaza["polygon"]) == 4 and len(plaza["ground"]["image"]) == 4
+    assert len(plaza["height_ref"]) == 2
+    audit = (tmp_path / "audit.jsonl").read_text()
+    assert "add_camera" in audit and "sim://" not in audit  # the URL is never audited
+    print(f"newcomer walkthrough: {actions} UI actions, {elapsed:.0f} s scripted")
 
 
 @pytest.mark.slow
@@ -524,7 +661,6 @@ def test_tuning_page_sweeps_a_rule_on_a_recording_and_applies_a_value(tmp_path):
 
 @pytest.mark.slow
 def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
 
     from crowdwatch.ingest.sim import SimParams, gate_zone_config
 
@@ -569,14 +705,13 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         wait_for(lambda: js("return S.mode") == "label" and js(
             "const i = document.getElementById('snapshot'); return i && i.naturalWidth"),
             15, "the first frame")
-        overlay = driver.find_element("id", "overlay")
         cx, cy = js("return [S.zones[0].polygon.reduce((a, p) => a + p[0], 0) / "
                     "S.zones[0].polygon.length, S.zones[0].polygon.reduce((a, p) => a + p[1], "
                     "0) / S.zones[0].polygon.length]")
-        w, h = overlay.size["width"], overlay.size["height"]
+
         def click() -> None:
-            ActionChains(driver).move_to_element_with_offset(
-                overlay, round(cx * w / 640 - w / 2), round(cy * h / 360 - h / 2)).click().perform()
+            click_picture(driver, cx, cy)
+
         click()
         assert js("return (S.labels[S.frame] || []).length") == 1
         click()

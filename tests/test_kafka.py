@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CountEvent, event_from_json, event_to_json, parse_ts
@@ -26,7 +26,7 @@ from crowdwatch.ingest.sim import SimParams, gate_zone_config
 from crowdwatch.ingest.sources import SimSource
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.partitioning import CoPartitioner, partition_of
-from tests.helpers import free_port, metric_value, popen_child, read_jsonl, wait_for
+from tests.helpers import free_port, http_request, metric_value, popen_child, read_jsonl, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
@@ -58,7 +58,7 @@ def site_config(bootstrap: str, zones: list[str], prefix: str, partitions: int =
     if offline:
         rules.append({"kind": "camera_offline", "after": "6s"})
     return {"site": {"name": "kafka-test"}, "cameras": cams, "rules": rules,
-            "alerts": {"console": False}, "engine": {"tick": "0.5s"},
+            "alerts": {"console": False}, "engine": {"tick": "0.5s"}, "console": {"port": 0},
             "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions,
                       "group": f"{prefix}-workers", "max_message_bytes": 8192}}
 
@@ -575,3 +575,100 @@ def test_a_worker_starts_from_the_models_replay_learned(broker, tmp_path):
         assert float(alert["labels"]["predicted_value"]) >= 80
     finally:
         worker.stop()
+
+
+def zones_published_since(bootstrap: str, topic: str, partitions: int, since: float
+                          ) -> set[str]:
+    """Zone ids of the count events in ``topic`` captured at or after ``since``."""
+
+    async def read() -> set[str]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p) for p in range(partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            zones = set()
+            # Up to the end as of now (ingest keeps publishing while this reads).
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                batches = await consumer.getmany(*parts, timeout_ms=2000)
+                for records in batches.values():
+                    for r in records:
+                        event = event_from_json(r.value, CountEvent)
+                        if event.ts >= since:
+                            zones.add(event.zone_id)
+        finally:
+            await consumer.stop()
+        return zones
+
+    return asyncio.run(read())
+
+
+@pytest.mark.slow
+def test_camera_setup_from_the_console_of_scale_out_ingest(broker, tmp_path):
+    """`crowdwatch ingest` serves the console's setup: a masked snapshot, a zone drawn and
+    saved to site.yaml (comments kept), published from then on without a restart; a bad
+    edit saves nothing; the live page shows counts and says the workers raise alerts."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    data = site_config(broker["bootstrap"], ["gate-a"], prefix)
+    port = free_port()
+    data["console"] = {"port": port, "audit_log": str(tmp_path / "audit.jsonl")}
+    site = tmp_path / "site.yaml"
+    site.write_text("# the school gate, installed by the test\n" + json.dumps(data, indent=1))
+    worker = start_and_wait(site, tmp_path, "w1")  # started on the file before the edit
+    ingest_log = (tmp_path / "ingest.log").open("a")
+    ingest = popen_child([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
+                          str(site), "--metrics-port", "0"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=ingest_log, text=True)
+    base = f"http://127.0.0.1:{port}"
+    camera = base + "/api/setup/cameras/cam-gate-a"
+    post = {"Content-Type": "application/json"}
+    try:
+        def live() -> dict:
+            try:
+                return json.loads(http_request(base + "/api/live")[2])
+            except OSError:  # not serving yet
+                return {"zones": []}
+
+        wait_for(lambda: any(z["id"] == "gate-a" and z["count"] is not None
+                             for z in live()["zones"]), 40, "counts on the live page")
+        assert live()["alerts_here"] is False
+        status, headers, picture = http_request(camera + "/snapshot")
+        assert status == 200 and headers["content-type"] == "image/jpeg"
+        assert picture[:2] == b"\xff\xd8"
+        gate = data["cameras"][0]["zones"][0]
+        inner = [[60, 60], [200, 60], [200, 160], [60, 160]]
+        bad = {"zones": [gate,
+                         {"id": "inner", "polygon": [[0, 0], [5, 0]]}]}
+        before = site.read_text()
+        status, _, body = http_request(camera, "POST", post, json.dumps(bad).encode())
+        assert status == 422 and "polygon" in body.decode() and site.read_text() == before
+        saved_at = time.time()
+        good = {"zones": [gate, {"id": "inner", "polygon": inner}]}
+        status, _, body = http_request(camera, "POST", post, json.dumps(good).encode())
+        assert status == 200, body
+        text = site.read_text()
+        assert text.startswith("# the school gate") and "inner" in text
+        wait_for(lambda: "inner" in zones_published_since(
+            broker["bootstrap"], f"{prefix}.counts", 3, saved_at), 40,
+            "the new zone's counts on Kafka")
+        assert any(z["id"] == "inner" for z in live()["zones"])
+        assert ingest.poll() is None  # the change needed no restart
+        audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+        assert [a["action"] for a in audit] == ["snapshot", "save"]
+        ingest.send_signal(signal.SIGTERM)
+        out, _ = ingest.communicate(timeout=15)
+        published = json.loads(out.strip().splitlines()[-1])["published"]["count"]
+        # The worker, still on the old file, takes the new zone's events too (no rule of
+        # its reads them, so their new key misleads none): nothing is dead-lettered.
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count") >= published,
+                 60, "the worker to consume every count, the new zone's included")
+        assert worker.metric("crowdwatch_deadletter_total", reason="wrong_key") == 0
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+        worker.stop()
+    assert ingest.returncode == 0
+    assert f"crowdwatch console: {base}/" in out
+    assert "restart the rule workers" not in (tmp_path / "ingest.log").read_text()

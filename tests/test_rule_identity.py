@@ -170,6 +170,23 @@ def test_co_partition_keys_group_what_one_rule_reads():
     assert CoPartitioner(shuffled).key_of(("sensor", "door")) == key(("sensor", "door"))
 
 
+def test_a_zone_added_by_setup_moves_nothing_a_new_rule_joining_groups_does():
+    """What a console edit in scale-out mode asks of running workers: a new zone is read
+    by no rule they know (no restart); a rule joining two cameras moves one of them."""
+    config = site([{"kind": "count", "zone": "z0a", "warn": 5}], cameras=2, zones_per_camera=1)
+    before = CoPartitioner(config)
+    data = config.model_dump(by_alias=True)
+    data["cameras"][0]["zones"].append({**data["cameras"][0]["zones"][0], "id": "z0new"})
+    added = CoPartitioner(CrowdwatchConfig.model_validate(data))
+    assert before.moved(added) == []
+    new_zone = CountEvent("cam0", "z0new", T0, 1)
+    assert not before.knows(new_zone) and added.knows(new_zone)
+    assert added.key_for(new_zone) == added.key_of(("camera", "cam0"))
+    data["rules"].append({"kind": "occupancy", "zones": ["z0a", "z1a"], "above": 9})
+    joined = CoPartitioner(CrowdwatchConfig.model_validate(data))
+    assert ("camera", "cam1") in before.moved(joined)
+
+
 def test_partitioned_store_writes_each_changed_key_once_per_batch():
     store = PartitionedStore()
     store.assign(0, [])

@@ -94,8 +94,10 @@ function render() {
   zones.replaceChildren(...sorted.map(zoneTile));
 
   const alerts = document.getElementById("alerts");
-  document.getElementById("alert-count").textContent = snap.alerts.length;
-  alerts.replaceChildren(...(snap.alerts.length ? snap.alerts.map((a) => {
+  document.getElementById("alert-count").textContent = snap.alerts_here ? snap.alerts.length : "–";
+  alerts.replaceChildren(...(!snap.alerts_here ? [el("li", "muted",
+    "this process publishes counts; the rule workers raise the alerts (see Alertmanager)")]
+    : snap.alerts.length ? snap.alerts.map((a) => {
     const li = el("li");
     li.dataset.rule = a.rule;
     li.appendChild(el("span", `sev ${a.severity}`, a.severity));

@@ -5,7 +5,18 @@
 const SVG = "http://www.w3.org/2000/svg";
 const S = { site: null, camera: null, zones: [], masks: [], selected: null, mode: "view",
             draft: [], size: null, pendingFoot: null, imageUrl: null,
-            frames: [], labels: {}, frame: null, fit: null };
+            frames: [], labels: {}, frame: null, fit: null, saved: null, applied: false };
+
+// What each mode expects next, shown beside the buttons (a first-time user reads it).
+const HINTS = {
+  view: "pick a step on the right",
+  zone: "click the zone's corners on the picture, then Finish shape",
+  mask: "click around what must never be seen (windows, screens), then Finish shape",
+  ground: "click 4 points on the floor (e.g. tile corners), then type their metres in the table",
+  height: "click a standing person's feet, then the top of their head",
+  label: "click every head in the picture (click again to remove); then the next frame",
+};
+const LABELS_WANTED = 20;
 
 const $ = (id) => document.getElementById(id);
 function el(tag, cls, text) {
@@ -21,7 +32,22 @@ function svg(tag, attrs) {
 }
 const round = (v) => Math.round(v * 10) / 10;
 
-async function loadSite() {
+async function addCamera() {
+  const id = $("new-camera-id").value.trim();
+  const url = $("new-camera-url").value.trim();
+  $("result").textContent = "adding the camera…";
+  const r = await fetch("/api/setup/cameras", { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ id, url }) });
+  let answer;
+  try { answer = await r.json(); } catch { answer = { ok: false, problems: [{ message: `HTTP ${r.status}` }] }; }
+  if (!answer.ok) { show("result", answer); return; }
+  $("new-camera-url").value = "";  // it may hold credentials: not kept on the page
+  $("add-form").hidden = true;
+  await loadSite(id);
+  $("result").textContent = `Camera ${id} added to ${answer.saved} and started: take a snapshot to draw its zones.`;
+}
+
+async function loadSite(pick) {
   const r = await fetch("/api/setup/site", { credentials: "same-origin" });
   if (r.status === 401) { window.location.assign("/login"); return; }
   if (!r.ok) { $("result").textContent = `setup unavailable (${r.status})`; return; }
@@ -29,11 +55,16 @@ async function loadSite() {
   $("site").textContent = S.site.site;
   $("camera").replaceChildren(...S.site.cameras.map((c) => { const o = el("option", "", c.id); o.value = c.id; return o; }));
   if (!S.site.editable) $("result").textContent = "Read-only: this process was started without a site file (--config).";
-  pickCamera(S.site.cameras.length ? S.site.cameras[0].id : null);
+  if (pick && S.site.cameras.some((c) => c.id === pick)) $("camera").value = pick;
+  pickCamera(pick && S.site.cameras.some((c) => c.id === pick) ? pick : (S.site.cameras.length ? S.site.cameras[0].id : null));
 }
 
 function pickCamera(id) {
   const cam = S.site.cameras.find((c) => c.id === id);
+  if (S.camera !== id) {  // another camera: its own picture, frames and labels
+    S.size = null; S.frames = []; S.labels = {}; S.frame = null; S.fit = null; S.applied = false; S.saved = null;
+    $("canvas-wrap").replaceChildren(el("p", "muted", "Take a snapshot to start."));
+  }
   S.camera = id;
   S.zones = cam ? JSON.parse(JSON.stringify(cam.zones)) : [];
   S.masks = cam ? JSON.parse(JSON.stringify(cam.privacy_masks || [])) : [];
@@ -59,7 +90,7 @@ async function showImage(url) {
     S.size = [img.naturalWidth, img.naturalHeight];
     img.id = "snapshot";
     img.alt = `masked snapshot of ${S.camera}`;
-    const overlay = svg("svg", { id: "overlay", viewBox: `0 0 ${S.size[0]} ${S.size[1]}`, preserveAspectRatio: "none" });
+    const overlay = svg("svg", { id: "overlay", viewBox: `0 0 ${S.size[0]} ${S.size[1]}`, preserveAspectRatio: "xMidYMid meet" });
     overlay.addEventListener("click", onClick);
     $("canvas-wrap").replaceChildren(img, overlay);
     draw();
@@ -81,7 +112,7 @@ function setMode(mode) {
   S.mode = mode;
   S.draft = [];
   S.pendingFoot = null;
-  $("mode").textContent = `mode: ${mode}`;
+  $("mode").textContent = `${mode === "view" ? "" : `${mode}: `}${HINTS[mode] || ""}`;
   for (const [btn, m] of [["new-zone", "zone"], ["new-mask", "mask"], ["ground", "ground"], ["height", "height"], ["label", "label"]]) {
     if (!$(btn)) continue;
     $(btn).classList.toggle("active", S.mode === m);
@@ -236,6 +267,33 @@ function drawLists() {
     return tr;
   }) : [];
   $("ground-table").querySelector("tbody").replaceChildren(...rows);
+  drawSteps();
+}
+
+// The setup as a checklist: done, the next one to do, or still to come.
+function drawSteps() {
+  const z = zone(S.selected) || S.zones.find((q) => q.polygon);
+  const labelled = Object.values(S.labels).filter((h) => h && h.length).length;
+  const area = z && S.areas ? S.areas[z.id] : null;
+  const steps = [
+    ["snapshot", "Pick the camera (or Add camera: an id and its stream URL), Take snapshot", !!S.size],
+    ["zone", "Draw a zone: New zone, type its id, click its corners, Finish shape", !!(z && z.polygon)],
+    ["masks", "Privacy masks over windows or screens (optional: skip if none)", S.masks.length > 0, true],
+    ["ground", "Ground: Place ground points (4 on the floor), type their metres", area !== null && area !== undefined],
+    ["height", "Height: Add height pair (feet, then head) for 2 standing people", !!(z && z.height_ref && z.height_ref.length >= 2)],
+    ["save", "Save to site file (the camera switches at once)", S.saved !== null && S.saved === body()],
+    ["label", `Sample frames and click every head on ${LABELS_WANTED} of them (${labelled}/${LABELS_WANTED})`, labelled >= LABELS_WANTED],
+    ["calibrate", "Calibrate, check the plot, then Apply calibration where offered",
+     S.applied || !!(S.fit && S.fit.ok && !S.fit.applicable)],
+  ];
+  let next = true;
+  $("steps").replaceChildren(...steps.map(([id, text, done, optional]) => {
+    const li = el("li", done ? "done" : (next && !optional ? "next" : (optional ? "optional" : "")), text);
+    li.dataset.step = id;
+    li.dataset.done = done ? "1" : "0";
+    if (!done && !optional) next = false;
+    return li;
+  }));
 }
 
 function body() {
@@ -250,6 +308,7 @@ function show(target, result) {
   if (result.ok) {
     const areas = result.areas_m2 || {};
     S.areas = areas;
+    if (target === "result") S.saved = body();
     box.appendChild(el("div", "ok", target === "result" ? `Saved to ${result.saved}; the pipeline now uses it.` :
       `OK — ${Object.entries(areas).map(([k, v]) => `${k}: ${v === null ? "no ground" : `${v} m²`}`).join(", ")}`));
   } else {
@@ -302,6 +361,7 @@ async function openFrame(id) {
 }
 
 function drawFrames() {
+  drawSteps();
   $("label-frames").replaceChildren(...S.frames.map((f, i) => {
     const heads = (S.labels[f.id] || []).length;
     const b = el("button", `${f.id === S.frame ? "current" : ""} ${S.labels[f.id] ? "done" : ""}`, `${i + 1}${S.labels[f.id] ? ` (${heads})` : ""}`);
@@ -320,6 +380,7 @@ async function calibrate() {
   box.replaceChildren();
   if (!fit.ok) { box.appendChild(el("div", "problem", fit.error)); return; }
   S.fit = fit;
+  drawSteps();
   const err = fit.cv_mae === null ? "not cross-validated (too few frames)" : `expected error ${fit.cv_mae} people (a constant: ${fit.constant_cv_mae})`;
   box.appendChild(el("div", "", `${fit.layout}: count = ${fit.slope.toFixed(3)} × raw + ${fit.offset.toFixed(2)}; ${err}`));
   if (fit.warning) box.appendChild(el("div", "problem", fit.warning));
@@ -354,10 +415,14 @@ async function applyCalibration() {
   const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/detector`, {
     method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ slope: S.fit.slope, offset: S.fit.offset }) });
-  show("result", await r.json());
+  const answer = await r.json();
+  if (answer.ok) S.applied = true;
+  show("result", answer);
 }
 
 $("sample").addEventListener("click", sample);
+$("add-camera").addEventListener("click", () => { $("add-form").hidden = !$("add-form").hidden; $("new-camera-id").focus(); });
+$("add-camera-save").addEventListener("click", addCamera);
 $("calibrate").addEventListener("click", calibrate);
 $("camera").addEventListener("change", (e) => pickCamera(e.target.value));
 $("snap").addEventListener("click", snapshot);
@@ -367,4 +432,4 @@ $("finish").addEventListener("click", finishShape);
 $("ground").addEventListener("click", () => { if (zone(S.selected)) { zone(S.selected).ground = null; setMode("ground"); } });
 $("height").addEventListener("click", () => setMode("height"));
 $("save").addEventListener("click", save);
-loadSite();
+loadSite(null);

@@ -13,15 +13,16 @@ import queue
 import threading
 import time
 
-from crowdwatch.config import CameraConfig, CrowdwatchConfig
+from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetterFile
 from crowdwatch.events import Alert, CameraHealth, CountEvent, SensorEvent
-from crowdwatch.ingest.camera import CameraWorker
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import Event, RuleEngine
+from crowdwatch.streams.runtime.cameras import CameraFleet
+from crowdwatch.streams.runtime.reloads import Reloads
 from crowdwatch.streams.runtime.state_file import StateFile
 
 log = logging.getLogger("crowdwatch.run")
@@ -50,9 +51,8 @@ class EmbeddedRunner:
         self._count_events = metrics.events_total.labels(type="count")
         self._health_events = metrics.events_total.labels(type="health")
         self._sensor_events = metrics.events_total.labels(type="sensor")
-        self.workers = [self._camera(cam) for cam in config.cameras]
-        self.reloads: queue.Queue[tuple[CrowdwatchConfig, threading.Event, list[str]]] = (
-            queue.Queue())
+        self.cameras = CameraFleet(config.cameras, self._emit, metrics, realtime)
+        self.reloads = Reloads()
         self.deadletter = DeadLetterFile.of(config.deadletter, metrics)
         self.deadletter.check_writable()
         self.sensors = sensor_listeners(config, self._emit, self.deadletter.reject,
@@ -97,66 +97,27 @@ class EmbeddedRunner:
             for what, value in values.items():
                 self.metrics.zone_expected.labels(zone=zone_id, what=what).set(value)
 
-    def _camera(self, cam: CameraConfig) -> CameraWorker:
-        """A camera thread with its own stop switch (a setup change restarts just it)."""
-        return CameraWorker(cam, self._emit, self.metrics, threading.Event(),
-                            realtime=self.realtime)
-
     # -- setup (the console's thread asks; the engine's thread does) -----------------------
-
-    def _running(self, camera_id: str) -> CameraWorker | None:
-        return next((w for w in self.workers if w.cfg.id == camera_id and w.is_alive()), None)
 
     def snapshot(self, camera_id: str) -> bytes | None:
         """A masked JPEG of the camera's next frame, in memory (None: no such camera or no
         frame in time)."""
-        worker = self._running(camera_id)
-        return None if worker is None else worker.snapshot()
+        return self.cameras.snapshot(camera_id)
 
     def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
         """A masked JPEG of the camera's next counted frame with its per-zone counts."""
-        worker = self._running(camera_id)
-        return None if worker is None else worker.label_frame()
+        return self.cameras.label_frame(camera_id)
 
     def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
         """Run on ``config`` from the next loop turn; returns an error, or None once
         applied."""
-        done, errors = threading.Event(), list[str]()
-        self.reloads.put((config, done, errors))
-        if not done.wait(timeout):
-            return "the pipeline did not take the change in time"
-        return errors[0] if errors else None
-
-    def _apply_reloads(self) -> None:
-        while True:
-            try:
-                config, done, errors = self.reloads.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                self._reconfigure(config)
-            except Exception as exc:  # reported to the page; the old setup keeps running
-                log.exception("reload failed")
-                errors.append(f"{type(exc).__name__}: {exc}")
-            done.set()
+        return self.reloads.ask(config, timeout)
 
     def _reconfigure(self, config: CrowdwatchConfig) -> None:
         """Cameras whose settings changed restart (the others keep running); the rule
         engine is rebuilt on the same state, so unchanged rules keep theirs and what a
         removed or changed rule left firing resolves with the reason."""
-        wanted = {cam.id: cam for cam in config.cameras}
-        keep, stopping = [], []
-        for worker in self.workers:
-            if wanted.get(worker.cfg.id) == worker.cfg and worker.is_alive():
-                keep.append(worker)
-            else:
-                worker.stop_event.set()
-                stopping.append(worker)
-        for worker in stopping:
-            worker.join(timeout=5.0)
-        running = {w.cfg.id for w in keep}
-        started = [self._camera(cam) for cam in config.cameras if cam.id not in running]
-        self.workers = keep + started
+        restarted = self.cameras.replace(config.cameras)
         self.config = config
         now = time.time()
         self.engine = RuleEngine(config, start_ts=now, store=self.engine.store)
@@ -165,11 +126,9 @@ class EmbeddedRunner:
         self.metrics.describe_config(config, self.engine.series())
         if self.live is not None:
             self.live.reconfigure(config, self.engine.series())
-        for worker in started:
-            worker.start()
+        self.cameras.start()
         log.info("configuration applied", extra={
-            "cameras_restarted": sorted(w.cfg.id for w in started),
-            "rules": len(self.engine.rules)})
+            "cameras_restarted": restarted, "rules": len(self.engine.rules)})
 
     def _emit(self, event: Event) -> None:
         try:
@@ -245,12 +204,11 @@ class EmbeddedRunner:
         """Run until ``duration`` seconds pass, stop() is called, or every source ends."""
         self.metrics.describe_config(self.config, self.engine.series())
         self.metrics.consumer_lag.labels(stage="embedded").set(0)
-        for worker in self.workers:
-            worker.start()
+        self.cameras.start()
         for listener in self.sensors:
             listener.start()
         log.info("crowdwatch running: %d camera(s), %d sensor listener(s), %d rule(s)",
-                 len(self.workers), len(self.sensors), len(self.config.rules),
+                 len(self.cameras), len(self.sensors), len(self.config.rules),
                  extra={"site": self.config.site.name})
         deadline = None if duration is None else time.monotonic() + duration
         tick = self.config.engine.tick
@@ -259,12 +217,12 @@ class EmbeddedRunner:
         next_save = time.monotonic() + save_every
         try:
             while not self.stop_event.is_set():
-                if not self.reloads.empty():
-                    self._apply_reloads()
+                if self.reloads.pending():
+                    self.reloads.apply(self._reconfigure)
                 now_mono = time.monotonic()
                 if deadline is not None and now_mono >= deadline:
                     break
-                if (not self.sensors and not any(w.is_alive() for w in self.workers)
+                if (not self.sensors and not self.cameras.any_alive()
                         and self.events.empty()):
                     log.info("every source has ended")
                     break
@@ -289,13 +247,11 @@ class EmbeddedRunner:
 
     def stop(self) -> None:
         self.stop_event.set()
-        for worker in self.workers:
-            worker.stop_event.set()
+        self.cameras.signal_stop()
         for listener in self.sensors:
             listener.stop()
         self.sensors = []
-        for worker in self.workers:
-            worker.join(timeout=5.0)
+        self.cameras.join(timeout=5.0)
         while True:  # drain what cameras produced before they stopped
             try:
                 self._handle(self.events.get_nowait())

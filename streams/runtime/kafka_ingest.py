@@ -16,21 +16,23 @@ import contextlib
 import json
 import logging
 import signal
-import threading
 import time
 from collections import deque
+from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetter, note_rejection
-from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_json
-from crowdwatch.ingest.camera import CameraWorker
+from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_json
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.rules.registry import rule_series
+from crowdwatch.streams.runtime.cameras import CameraFleet
 from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics, make_producer
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
+from crowdwatch.streams.runtime.reloads import Reloads
 from crowdwatch.util.backoff import Backoff
 
 log = logging.getLogger("crowdwatch.ingest")
@@ -47,6 +49,12 @@ class Publisher:
         self.wakeup = asyncio.Event()
         self.sent = 0
         self.published: dict[str, int] = {}
+
+    def reconfigure(self, config: CrowdwatchConfig) -> None:
+        """Key what comes next by ``config``'s groups (what waits keeps its old keys'
+        topics; keys are looked up when sent)."""
+        self.config = config
+        self.keys = CoPartitioner(config)
 
     def enqueue(self, event: object) -> None:
         if len(self.pending) == self.pending.maxlen:
@@ -122,47 +130,124 @@ class Publisher:
                 await asyncio.sleep(delay)
 
 
-def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | None = None,
-               realtime: bool = True) -> int:
-    async def main() -> int:
+class IngestRunner:
+    """Cameras and sensor listeners publishing to Kafka, with the console's setup hooks
+    (snapshot, frame to label, reload) as in the embedded runner. The rules run in the
+    workers, so the live view here shows counts and health, not alerts."""
+
+    def __init__(self, config: CrowdwatchConfig, metrics: Metrics, realtime: bool = True,
+                 live: LiveView | None = None) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.live = live
+        self.reloads = Reloads()
+        self.publisher: Publisher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._health: dict[str, str] = {}
+        self.cameras = CameraFleet(config.cameras, self._emit, metrics, realtime)
+        self.sensors = sensor_listeners(config, self._emit, self._reject,
+                                        config.kafka.max_message_bytes, metrics)
+
+    # -- the console's hooks (called from its thread) --------------------------------
+
+    def snapshot(self, camera_id: str) -> bytes | None:
+        return self.cameras.snapshot(camera_id)
+
+    def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
+        return self.cameras.label_frame(camera_id)
+
+    def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
+        return self.reloads.ask(config, timeout)
+
+    def stop(self) -> None:
+        """Stop from any thread or a signal handler."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    # -- events (camera and listener threads hand them to the loop) ------------------
+
+    def _emit(self, event: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._take, event)
+
+    def _reject(self, *args: Any) -> None:
+        if self._loop is not None and self.publisher is not None:
+            self._loop.call_soon_threadsafe(self.publisher.reject, *args)
+
+    def _take(self, event: object) -> None:
+        assert self.publisher is not None
+        self.publisher.enqueue(event)
+        if self.live is not None:
+            self._show_live(self.live, event)
+
+    def _show_live(self, live: LiveView, event: object) -> None:
+        if isinstance(event, CountEvent):
+            live.zone_value(event.zone_id, event.ts, event.count, event.density_ppm2)
+        elif isinstance(event, SensorEvent):
+            live.sensor_seen(event.sensor_id, event.ts)
+        elif isinstance(event, CameraHealth):
+            live.camera_health(event.camera_id, str(event.state), event.reason, event.ts)
+            self._health[event.camera_id] = str(event.state)
+            live.withheld({z.id for cam in self.config.cameras for z in cam.zones
+                           if self._health.get(cam.id, "up") != HealthState.UP})
+
+    # -- setup changes (on the loop's thread, between two events) --------------------
+
+    def _reconfigure(self, config: CrowdwatchConfig) -> None:
+        """Cameras whose settings changed restart, the others keep running; events are
+        keyed by the new config's co-partition groups."""
+        assert self.publisher is not None
+        restarted = self.cameras.replace(config.cameras)
+        old_keys = self.publisher.keys
+        self.config = config
+        self.publisher.reconfigure(config)
+        series = rule_series(config)
+        self.metrics.describe_config(config, series)
+        if self.live is not None:
+            self.live.reconfigure(config, series)
+        self.cameras.start()
+        log.info("configuration applied", extra={"cameras_restarted": restarted})
+        moved = old_keys.moved(self.publisher.keys)
+        if moved:
+            log.warning("the change moves entities between co-partition groups: restart the "
+                        "rule workers with the new site file (until then they dead-letter "
+                        "those entities' events as wrong_key)",
+                        extra={"moved": [f"{ns}:{ident}" for ns, ident in moved]})
+
+    # -- the run ---------------------------------------------------------------------
+
+    def run(self, duration: float | None = None) -> int:
+        return asyncio.run(self._main(duration))
+
+    async def _main(self, duration: float | None) -> int:
+        config = self.config
         await ensure_topics(config.kafka)
-        publisher = Publisher(config, metrics)
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        thread_stop = threading.Event()
+        publisher = self.publisher = Publisher(config, self.metrics)
+        self._loop = loop = asyncio.get_running_loop()
+        stop = self._stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-
-        def emit(event: object) -> None:
-            loop.call_soon_threadsafe(publisher.enqueue, event)
-
-        def reject(*args) -> None:
-            loop.call_soon_threadsafe(publisher.reject, *args)
-
-        workers = [CameraWorker(cam, emit, metrics, thread_stop, realtime=realtime)
-                   for cam in config.cameras]
-        sensors = sensor_listeners(config, emit, reject, config.kafka.max_message_bytes,
-                                   metrics)
-        supervisor = ListenerSupervisor(sensors, metrics)
-        metrics.describe_config(config, rule_series(config))
-        for w in workers:
-            w.start()
-        for listener in sensors:
+        supervisor = ListenerSupervisor(self.sensors, self.metrics)
+        self.metrics.describe_config(config, rule_series(config))
+        self.cameras.start()
+        for listener in self.sensors:
             listener.start()
         task = asyncio.create_task(publisher.run(stop))
         started = time.monotonic()
         while not stop.is_set():
+            if self.reloads.pending():
+                self.reloads.apply(self._reconfigure)
             if duration is not None and time.monotonic() - started >= duration:
                 break
-            if not sensors and not any(w.is_alive() for w in workers):
+            if not self.sensors and not self.cameras.any_alive():
                 break
             supervisor.check()
             await asyncio.sleep(0.2)
-        for listener in sensors:
+        for listener in self.sensors:
             listener.stop()
-        thread_stop.set()
-        for w in workers:
-            await asyncio.to_thread(w.join, 5.0)
+        self.cameras.signal_stop()
+        await asyncio.to_thread(self.cameras.join, 5.0)
         stop.set()
         try:  # events still waiting get a grace period to reach the broker, not forever
             await asyncio.wait_for(asyncio.shield(task), FLUSH_GRACE)
@@ -177,4 +262,3 @@ def run_ingest(config: CrowdwatchConfig, metrics: Metrics, duration: float | Non
         print(json.dumps({"published": publisher.published}), flush=True)
         return 0
 
-    return asyncio.run(main())

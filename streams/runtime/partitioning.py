@@ -82,29 +82,45 @@ class CoPartitioner:
         if ra != rb:
             self._parent[max(ra, rb)] = min(ra, rb)
 
+    def moved(self, other: CoPartitioner) -> list[Entity]:
+        """Entities both configs know that ``other`` keys differently (workers running on
+        this config must restart to read them right; entities only one config knows are
+        read by no rule of the other)."""
+        if self.partitions != other.partitions:
+            return sorted(set(self._key) & set(other._key))
+        return sorted(e for e, key in self._key.items() if other._key.get(e, key) != key)
+
     def key_of(self, entity: Entity) -> bytes:
         """The Kafka key of an entity's group (an entity the config does not know is
         its own group)."""
         key = self._key.get(entity)
         return key if key is not None else f"{entity[0]}:{entity[1]}".encode()
 
+    def entity_of(self, event: CountEvent | CameraHealth | SensorEvent) -> Entity:
+        """The entity whose group keys the event."""
+        if isinstance(event, CountEvent):
+            return ("zone", event.zone_id)
+        if isinstance(event, CameraHealth):
+            return ("camera", event.camera_id)
+        if event.sensor_id in self.sensor_zone or not event.zone_id:
+            return ("sensor", event.sensor_id)
+        return ("zone", event.zone_id)
+
+    def knows(self, event: CountEvent | CameraHealth | SensorEvent) -> bool:
+        """Is the event about an entity of this config (one a rule may read)?"""
+        return self.entity_of(event) in self._key
+
     def count_key(self, event: CountEvent) -> bytes:
-        return self.key_of(("zone", event.zone_id))
+        return self.key_for(event)
 
     def health_key(self, event: CameraHealth) -> bytes:
-        return self.key_of(("camera", event.camera_id))
+        return self.key_for(event)
 
     def sensor_key(self, event: SensorEvent) -> bytes:
-        if event.sensor_id in self.sensor_zone or not event.zone_id:
-            return self.key_of(("sensor", event.sensor_id))
-        return self.key_of(("zone", event.zone_id))
+        return self.key_for(event)
 
     def key_for(self, event: CountEvent | CameraHealth | SensorEvent) -> bytes:
-        if isinstance(event, CountEvent):
-            return self.count_key(event)
-        if isinstance(event, CameraHealth):
-            return self.health_key(event)
-        return self.sensor_key(event)
+        return self.key_of(self.entity_of(event))
 
     def rule_partition(self, rule: Rule[Any]) -> int:
         """The partition whose worker keeps this rule's state (and ticks it)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 import uuid
@@ -60,6 +61,10 @@ log = logging.getLogger("crowdwatch.worker")
 Event = CountEvent | CameraHealth | SensorEvent
 CLOSE_TIMEOUT = 3.0  # seconds each Kafka client may take to close
 STOP_GRACE = 5.0  # seconds from SIGTERM to giving up on an unresponsive broker
+# Seconds from SIGTERM to leaving without the Kafka clients (when one of them ignores
+# cancellation while its broker is gone): the state of a crash, which the changelog and
+# committed offsets make safe, rather than a process that never exits.
+ABANDON_AFTER = STOP_GRACE + 2 * CLOSE_TIMEOUT + 2.0
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -195,7 +200,9 @@ class BatchWorker:
                                         f"kafka.max_past {self.kcfg.max_past:g}s, max_future "
                                         f"{self.kcfg.max_future:g}s", value, position))
             return
-        if self.keys.key_for(event) != record.key:
+        # An entity this config does not know (a zone added by the console's setup since
+        # this worker started) feeds no rule here, so its key cannot mislead one.
+        if self.keys.knows(event) and self.keys.key_for(event) != record.key:
             letters.append(self._letter(
                 topic, "wrong_key", f"key {record.key!r}; events of this "
                 f"{expected.TYPE} must be keyed {self.keys.key_for(event)!r} (the co-partition "
@@ -403,6 +410,14 @@ def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metric
             worker.stop()
             # A broker that does not answer must not keep the process: give up on it.
             loop.call_later(STOP_GRACE, task.cancel)
+            loop.call_later(ABANDON_AFTER, abandon)
+
+        def abandon() -> None:
+            log.error("kafka clients did not close within %.0fs of the signal; exiting "
+                      "without them (the next owner re-reads the uncommitted batch)",
+                      ABANDON_AFTER)
+            logging.shutdown()
+            os._exit(0)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
