@@ -559,6 +559,8 @@ def test_a_new_camera_set_up_on_the_page_alone_following_its_steps(tmp_path):
         wait_for(lambda: "Saved" in str(js("return document.getElementById('result')"
                                            ".textContent")), 30, "the save")
         assert steps()["save"][0] and steps()["label"] == (False, True)
+        js("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(tmp_path / "newcomer-saved.png"))
 
         def plaza_counted() -> bool:
             live = json.loads(request(f"http://127.0.0.1:{port}/api/live")[2])
