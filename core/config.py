@@ -457,6 +457,30 @@ class KafkaConfig(_Strict):
     session_timeout: Seconds = Field(
         10.0, ge=6, description="A worker silent this long is presumed dead and its zones "
         "move to the others (shorter: faster failover; too short: needless rebalances).")
+    failover_after: Seconds = Field(
+        2.0, ge=0, description="Workers announce themselves on <prefix>.members; one silent "
+        "this long (killed, its machine gone) is presumed dead and the others rejoin the "
+        "group at once, so the coordinator drops it after rebalance_timeout instead of the "
+        "session timeout. 0: wait for the session timeout.")
+    rebalance_timeout: Seconds = Field(
+        3.0, gt=0, description="How long a rebalance waits for every worker to rejoin; one "
+        "that does not is dropped and its zones move.")
+
+    @model_validator(mode="after")
+    def _failover_beats_the_session(self) -> KafkaConfig:
+        if self.failover_after and (self.failover_after + self.rebalance_timeout
+                                    >= self.session_timeout):
+            raise ValueError("failover_after + rebalance_timeout must be under "
+                             "session_timeout (or set failover_after: 0)")
+        return self
+
+    @property
+    def transaction_timeout(self) -> float:
+        """A worker's open transaction is aborted after this: no later than its zones can
+        move, so a worker that was paused, not dead, cannot commit for them afterwards."""
+        if self.failover_after:
+            return self.failover_after + self.rebalance_timeout
+        return self.session_timeout
 
 
 class EngineConfig(_Strict):

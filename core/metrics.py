@@ -123,6 +123,10 @@ class Metrics:
         self.worker_partitions = Gauge(
             "crowdwatch_worker_partitions", "Partitions this scale-out worker owns (state "
             "restored), so a takeover after a crash shows.", registry=r)
+        self.worker_failovers = Counter(
+            "crowdwatch_worker_failovers", "Peers this worker presumed dead (their "
+            "announcements stopped) and rejoined the group for, so their partitions moved "
+            "before the session timeout.", registry=r)
         self.last_event = Gauge(
             "crowdwatch_last_event_timestamp_seconds",
             "When the rule engine last handled an event (liveness: stalls show as age).",

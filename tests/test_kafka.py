@@ -672,3 +672,33 @@ def test_camera_setup_from_the_console_of_scale_out_ingest(broker, tmp_path):
     assert ingest.returncode == 0
     assert f"crowdwatch console: {base}/" in out
     assert "restart the rule workers" not in (tmp_path / "ingest.log").read_text()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_before_its_session_times_out(broker, tmp_path):
+    """With a 30 s session timeout, a worker killed with -9 would hold its partitions for
+    30 s; the survivor hears its announcements stop (failover_after 2 s), rejoins, and
+    the coordinator drops the dead member after the 3 s rebalance timeout."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    data = site_config(broker["bootstrap"], spread_zones(4), prefix, partitions=4)
+    data["kafka"].update({"session_timeout": "30s", "failover_after": "2s",
+                          "rebalance_timeout": "3s"})
+    path = tmp_path / "site.yaml"
+    path.write_text(json.dumps(data))
+    a = start_and_wait(path, tmp_path, "wa")
+    b = start_and_wait(path, tmp_path, "wb")
+    try:
+        wait_for(lambda: a.metric("crowdwatch_worker_partitions") == 2 ==
+                 b.metric("crowdwatch_worker_partitions"), 40, "the partitions split")
+        time.sleep(3)  # both have heard each other
+        a.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: b.metric("crowdwatch_worker_partitions") == 4, 25,
+                 "the survivor to own every partition")
+        took = time.monotonic() - killed
+        assert b.metric("crowdwatch_worker_failovers_total") == 1
+    finally:
+        a.stop(signal.SIGKILL)
+        b.stop()
+    assert took < 15, took  # the session timeout (30 s) would be the floor without it
+    assert "presumed dead" in (tmp_path / "wb.log").read_text()

@@ -226,3 +226,36 @@ def test_a_partition_handed_straight_back_keeps_its_state_and_others_are_forgott
     store.forget_parked()
     assert store.owned() == [0] and store.parts[0] == {"sensor/s": True}
     assert not store.unpark(1)  # went to another worker: re-read from the changelog
+
+
+def test_peer_watch_presumes_a_silent_peer_dead_only_while_it_hears_itself():
+    from crowdwatch.config import KafkaConfig
+    from crowdwatch.streams.runtime.peers import ALIVE, LEAVING, PeerWatch
+
+    now = [0.0]
+    watch = PeerWatch(KafkaConfig(failover_after=2.0), "me", lambda *a: None,
+                      clock=lambda: now[0])
+    watch.observe("me", ALIVE)
+    watch.observe("w2", ALIVE)
+    watch.observe("w3", ALIVE)
+    now[0] = 1.5
+    watch.observe("me", ALIVE)
+    watch.observe("w3", ALIVE)
+    assert watch.presumed_dead() == []
+    now[0] = 2.5
+    watch.observe("me", ALIVE)
+    watch.observe("w3", LEAVING)  # stopping on purpose: it leaves the group itself
+    assert watch.presumed_dead() == [("w2", 2.5)]
+    assert watch.presumed_dead() == []  # reported once
+    watch.observe("w4", ALIVE)
+    now[0] = 10.0  # our own announcements stopped coming back: we are the one cut off
+    assert watch.presumed_dead() == []
+
+
+def test_failover_must_beat_the_session_timeout():
+    from crowdwatch.config import KafkaConfig
+
+    with pytest.raises(ValueError, match="session_timeout"):
+        KafkaConfig(session_timeout=6, failover_after=4, rebalance_timeout=3)
+    assert KafkaConfig(failover_after=0, session_timeout=6).transaction_timeout == 6
+    assert KafkaConfig().transaction_timeout == 5.0

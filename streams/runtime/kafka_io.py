@@ -30,19 +30,20 @@ class Topics:
     alerts: str
     deadletter: str
     state: str  # the workers' rule-state changelog (compacted)
+    members: str  # workers' liveness announcements (see peers.py); one partition
 
     @classmethod
     def of(cls, cfg: KafkaConfig) -> Topics:
         p = cfg.topic_prefix
         return cls(f"{p}.counts", f"{p}.health", f"{p}.sensors", f"{p}.alerts",
-                   f"{p}.deadletter", f"{p}.state")
+                   f"{p}.deadletter", f"{p}.state", f"{p}.members")
 
     def inputs(self) -> list[str]:
         """The topics a worker consumes; co-partitioned, so equal in partition count."""
         return [self.counts, self.health, self.sensors]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter, self.state]
+        return [*self.inputs(), self.alerts, self.deadletter, self.state, self.members]
 
 
 def bootstrap(cfg: KafkaConfig) -> str:
@@ -63,8 +64,11 @@ async def ensure_topics(cfg: KafkaConfig) -> Topics:
         # Segments roll every minute so compaction keeps a takeover's restore short.
         state = {"cleanup.policy": "compact", "max.message.bytes": size, "segment.ms": "60000",
                  "min.cleanable.dirty.ratio": "0.1"}
-        new = [NewTopic(name, cfg.partitions, cfg.replication,
-                        topic_configs=state if name == topics.state else events)
+        # Announcements matter for seconds: one partition, kept a minute.
+        members = {"retention.ms": "60000", "segment.ms": "60000"}
+        new = [NewTopic(name, 1 if name == topics.members else cfg.partitions, cfg.replication,
+                        topic_configs=(state if name == topics.state else
+                                       members if name == topics.members else events))
                for name in topics.all() if name not in existing]
         if new:
             try:

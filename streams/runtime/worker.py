@@ -25,14 +25,17 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
@@ -52,6 +55,7 @@ from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap, ensure_topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
+from crowdwatch.streams.runtime.peers import PeerWatch
 from crowdwatch.streams.runtime.state_file import StateFile
 from crowdwatch.streams.runtime.state_store import PartitionedStore
 from crowdwatch.util.backoff import Backoff
@@ -65,6 +69,20 @@ STOP_GRACE = 5.0  # seconds from SIGTERM to giving up on an unresponsive broker
 # cancellation while its broker is gone): the state of a crash, which the changelog and
 # committed offsets make safe, rather than a process that never exits.
 ABANDON_AFTER = STOP_GRACE + 2 * CLOSE_TIMEOUT + 2.0
+
+
+def _range_assignor(worker: BatchWorker) -> type[RangePartitionAssignor]:
+    """Kafka's range assignor, with the worker's failover count in its metadata: a member
+    rejoining with unchanged metadata gets the current assignment back (unless it leads
+    the group), so to force the rebalance that drops a dead peer the metadata changes."""
+
+    class RangeWithFailovers(RangePartitionAssignor):
+        @classmethod
+        def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+            return ConsumerProtocolMemberMetadata(cls.version, list(topics),
+                                                  str(worker.failovers).encode())
+
+    return RangeWithFailovers
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -107,6 +125,7 @@ class BatchWorker:
                          for cls in self.expected.values()}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self.failovers = 0  # peers presumed dead so far
         # Learned models from `replay --learn`: a partition whose changelog has none for a
         # rule starts from these instead of from nothing (the changelog wins once it has).
         self.seed_states = (StateFile(config.engine.state_file, config.site.name).load()
@@ -282,7 +301,7 @@ class BatchWorker:
         return AIOKafkaProducer(
             bootstrap_servers=bootstrap(self.kcfg), acks="all", enable_idempotence=True,
             transactional_id=f"{self.kcfg.group}-{uuid.uuid4().hex[:12]}",
-            transaction_timeout_ms=int(self.kcfg.session_timeout * 1000), linger_ms=5,
+            transaction_timeout_ms=int(self.kcfg.transaction_timeout * 1000), linger_ms=5,
             request_timeout_ms=30000, retry_backoff_ms=250)
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -292,7 +311,8 @@ class BatchWorker:
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed", session_timeout_ms=timeout_ms,
             heartbeat_interval_ms=max(300, timeout_ms // 20),
-            partition_assignment_strategy=(RangePartitionAssignor,),
+            rebalance_timeout_ms=int(self.kcfg.rebalance_timeout * 1000),
+            partition_assignment_strategy=(_range_assignor(self),),
             max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
             fetch_max_wait_ms=50)
 
@@ -338,9 +358,26 @@ class BatchWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop_event.wait(), delay)
 
+    def _peer_dead(self, member: str, silent: float) -> None:
+        """A peer stopped announcing itself: rejoin now, so the coordinator drops it after
+        the rebalance timeout rather than the session timeout (see peers.py)."""
+        log.warning("worker %s silent for %.1fs: presumed dead; rejoining the group so its "
+                    "partitions move now", member, silent, extra={"peer": member})
+        self.metrics.worker_failovers.inc()
+        self.failovers += 1  # changes this member's metadata: see _range_assignor
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        if coordinator is not None:  # aiokafka has no public call for this
+            coordinator.request_rejoin()
+
     async def run(self) -> None:
         """Consume, evaluate and commit until :meth:`stop`."""
         await self._start()
+        peers: PeerWatch | None = None
+        watching: asyncio.Task[None] | None = None
+        if self.kcfg.failover_after and not self.stop_event.is_set():
+            peers = PeerWatch(self.kcfg, f"{socket.gethostname()}-{os.getpid()}-"
+                              f"{uuid.uuid4().hex[:6]}", self._peer_dead)
+            watching = asyncio.create_task(peers.run(self.stop_event))
         tick = self.config.engine.tick
         next_tick = time.monotonic() + tick
         next_lag = time.monotonic()
@@ -370,6 +407,11 @@ class BatchWorker:
                     self._report_lag()
                     next_lag = time.monotonic() + 2.0
         finally:
+            if peers is not None and watching is not None:
+                await peers.leave()
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(watching, CLOSE_TIMEOUT)
             await self._close()
 
     def _report_lag(self) -> None:
