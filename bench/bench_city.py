@@ -11,9 +11,10 @@ Afterwards the alerts topic (read committed) is compared, fingerprint, state and
 time, with the alerts of the embedded engine fed the same schedule: alerts_lost are
 expected ones missing, alerts_duplicated extra copies. recovery_s runs from the kill
 until the lag is back under its level before the kill; reassigned_s until the survivor
-owns every partition (the session timeout, by design, bounds it from below). p99_s is
-over the run outside that failover window; p99_with_failover_s includes it (events of
-the dead worker's partitions wait for the session timeout by design).
+owns every partition (kafka.failover_after + rebalance_timeout bound it from below: the
+survivor must notice the silence, then the coordinator waits for the dead member to
+rejoin). p99_s is over the run outside that failover window; p99_with_failover_s
+includes it (events of the dead worker's partitions wait for the takeover).
 
 Starts its own broker with deploy/kafka/local.sh on a free port. Prints one JSON object.
 """
@@ -280,6 +281,10 @@ async def observe(args: argparse.Namespace, bootstrap: str, config: CrowdwatchCo
         "reassigned_s": round(reassigned[0], 1) if reassigned else None,
         "recovery_s": None if recovered is None or killed is None else round(recovered - killed, 1),
         "session_timeout_s": config.kafka.session_timeout,
+        "failover_after_s": config.kafka.failover_after,
+        "rebalance_timeout_s": config.kafka.rebalance_timeout,
+        "recovered_within_session_timeout": None if recovered is None or killed is None
+        else recovered - killed < config.kafka.session_timeout,
         "monitor_seconds": round(ran, 1),
         "lag_series": [[round(s[0] - t0, 1), s[1]] for s in samples],
     }
