@@ -206,6 +206,9 @@ class ConsoleRun:
             self.run.send_signal(signal.SIGTERM)
             self.run.communicate(timeout=20)
 
+    def js(self, script: str) -> object:
+        return self.driver.execute_script(script)
+
     @property
     def driver(self):
         if self._driver is None:
@@ -238,6 +241,19 @@ def click_picture(driver, x: float, y: float) -> None:
     builder.pointer_action.move_to_location(round(vx), round(vy)).click()
     builder.perform()
 
+
+def type_ground_metres(driver, metres: list[tuple[float, float]]) -> int:
+    """Type each ground point's metre coordinates into the setup page's table, as a
+    person does (select, type, tab); returns the number of boxes filled."""
+    from selenium.webdriver.common.keys import Keys
+
+    for i, point in enumerate(metres):
+        for axis, value in enumerate(point):
+            box = driver.find_element("css selector",
+                                      f'input[data-point="{i}"][data-axis="{axis}"]')
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(str(value), Keys.TAB)
+    return 2 * len(metres)
 
 def console_up(port: int, run: subprocess.Popen) -> bool:
     if run.poll() is not None:
@@ -310,6 +326,14 @@ metrics: {{port: 0}}
 console: {{port: {port}}}
 """
 
+
+def write_site(tmp_path: Path, port: int, **console: object) -> Path:
+    """SITE_YAML on ``port``, with more console settings (audit_log, recordings, ...)."""
+    site = tmp_path / "site.yaml"
+    extra = "".join(f", {k}: {v}" for k, v in console.items())
+    site.write_text(SITE_YAML.format(port=port).replace(
+        f"console: {{port: {port}}}", f"console: {{port: {port}{extra}}}"))
+    return site
 
 def test_setup_needs_the_admin_role_and_refuses_cross_site_edits(tmp_path):
     from crowdwatch.config import parse_config
@@ -389,7 +413,6 @@ def jpeg_files_since(roots: list[Path], since: float) -> list[str]:
 
 @pytest.mark.slow
 def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
-    from selenium.webdriver.common.keys import Keys
 
     require_chromium()
     started_at = time.time()
@@ -438,12 +461,7 @@ def test_an_engineer_draws_a_zone_places_ground_points_and_saves(tmp_path):
         assert site.read_text() == before
         driver.save_screenshot(str(tmp_path / "setup-error.png"))
         # The metre coordinates of the four points: an 8 m x 5 m rectangle.
-        for i, (mx, my) in enumerate([(0, 0), (8, 0), (8, 5), (0, 5)]):
-            for axis, value in enumerate((mx, my)):
-                box = driver.find_element("css selector",
-                                          f'input[data-point="{i}"][data-axis="{axis}"]')
-                box.send_keys(Keys.CONTROL, "a")
-                box.send_keys(str(value), Keys.TAB)
+        type_ground_metres(driver, [(0, 0), (8, 0), (8, 5), (0, 5)])
         wait_for(lambda: "plaza: 40 m²" in str(js("return document.getElementById('check')"
                                                    ".textContent")), 10, "the area check")
         driver.find_element("id", "save").click()
@@ -475,19 +493,13 @@ def test_a_new_camera_set_up_on_the_page_alone_following_its_steps(tmp_path):
 
     started_at = time.time()
     port = free_port()
-    site = tmp_path / "site.yaml"
-    site.write_text(SITE_YAML.format(port=port).replace(
-        f"console: {{port: {port}}}",
-        f"console: {{port: {port}, audit_log: {tmp_path / 'audit.jsonl'}}}"))
+    site = write_site(tmp_path, port, audit_log=tmp_path / "audit.jsonl")
     new_url = "sim://school-gate?people=40&w=640&h=360&period=30&seed=5"
     actions = 0
     with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "400"
                     ) as session:
-        driver = session.driver
+        driver, js = session.driver, session.js
         driver.get(f"http://127.0.0.1:{port}/setup")
-
-        def js(script: str) -> object:
-            return driver.execute_script(script)
 
         def steps() -> dict:
             return {li.get_attribute("data-step"): (li.get_attribute("data-done") == "1",
@@ -539,13 +551,7 @@ def test_a_new_camera_set_up_on_the_page_alone_following_its_steps(tmp_path):
         click("ground")
         for x, y in corners:
             click_at(x, y)
-        for i, (mx, my) in enumerate([(0, 0), (8, 0), (8, 5), (0, 5)]):
-            for axis, value in enumerate((mx, my)):
-                box = driver.find_element("css selector",
-                                          f'input[data-point="{i}"][data-axis="{axis}"]')
-                box.send_keys(Keys.CONTROL, "a")
-                box.send_keys(str(value), Keys.TAB)
-                actions += 1
+        actions += type_ground_metres(driver, [(0, 0), (8, 0), (8, 5), (0, 5)])
         click("height")
         for foot, head in (((260, 290), (260, 235)), ((400, 290), (400, 235))):
             click_at(*foot)
@@ -621,17 +627,11 @@ def test_tuning_page_sweeps_a_rule_on_a_recording_and_applies_a_value(tmp_path):
         count = 3 + (25 if 900 <= of_day < 920 else 13 if 480 <= of_day < 500 else 0)
         rows.append(f"{start + minute * 60},gate,{count}")
     (recordings / "two-days.csv").write_text("\n".join(rows) + "\n")
-    site = tmp_path / "site.yaml"
-    site.write_text(SITE_YAML.format(port=port).replace(
-        f"console: {{port: {port}}}",
-        f"console: {{port: {port}, recordings: {recordings}}}"))
+    site = write_site(tmp_path, port, recordings=recordings)
     with ConsoleRun(tmp_path, port, "--config", str(site), "--duration", "120"
                     ) as session:
-        driver = session.driver
+        driver, js = session.driver, session.js
         driver.get(f"http://127.0.0.1:{port}/tune")
-
-        def js(script: str) -> object:
-            return driver.execute_script(script)
 
         wait_for(lambda: js("return document.getElementById('param').options.length"), 15,
                  "the rule's parameters")
