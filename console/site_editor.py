@@ -158,7 +158,12 @@ def problems_of(exc: ConfigFileError) -> list[dict[str, Any]]:
 def commit(editor: SiteEditor, text: str, config: CrowdwatchConfig,
            apply: Callable[[CrowdwatchConfig], str | None]) -> tuple[int, dict[str, Any]]:
     """Write a checked edit and switch the running pipeline to it."""
-    editor.save(text)
+    try:
+        editor.save(text)
+    except OSError as exc:  # a read-only mount (a ConfigMap), a full disk: nothing changed
+        return 500, {"ok": False, "problems": [problem(
+            f"{editor.path} could not be written ({exc.strerror or exc}); nothing was "
+            "changed (is the file mounted read-only?)")]}
     error = apply(config)
     if error:
         return 500, {"ok": False, "saved": str(editor.path), "problems": [

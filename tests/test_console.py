@@ -747,3 +747,28 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         assert [a["action"] for a in audit].count("label_frame") == 5
         assert "calibrate" in [a["action"] for a in audit]
         assert all("jpeg" not in json.dumps(a) for a in audit)
+
+
+def test_a_site_file_that_cannot_be_written_changes_nothing_and_says_why(tmp_path):
+    """A site file mounted read-only (a Kubernetes ConfigMap) or a full disk: the save
+    answers with the reason, and the running pipeline is not switched."""
+    from crowdwatch.config import parse_config
+    from crowdwatch.console.setup import Setup
+    from crowdwatch.console.site_editor import SiteEditor
+
+    site = tmp_path / "site.yaml"
+    site.write_text(SITE_YAML.format(port=0))
+    editor = SiteEditor(site, lambda text, src: parse_config(text, src))
+
+    def read_only(text: str) -> None:
+        raise OSError(30, "Read-only file system")
+
+    editor.save = read_only  # type: ignore[method-assign]
+    applied: list = []
+    config = parse_config(site.read_text())
+    setup = Setup(editor, lambda: config, lambda cam: None,
+                  lambda cfg: applied.append(cfg), lambda cam: {})
+    edit = json.dumps({"zones": [{"id": "gate", "polygon": [[0, 0], [9, 0], [9, 9]]}]})
+    status, answer = setup.save("entrance", edit.encode(), "loopback", "127.0.0.1")
+    assert status == 500 and not answer["ok"] and applied == []
+    assert "Read-only file system" in answer["problems"][0]["message"]
