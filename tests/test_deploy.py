@@ -148,3 +148,12 @@ def test_alertmanager_routes_reach_defined_receivers():
     for r in am["receivers"]:
         for hook in r.get("webhook_configs", []):
             assert "url_file" in hook and "url" not in hook  # URLs are secrets
+
+
+def test_one_ingest_per_site_file_in_kubernetes():
+    """Ingest runs every camera of its site file: a second replica (or a rolling update's
+    overlap) would count each camera twice."""
+    ingest = next(d for d in k8s_docs() if d["kind"] == "Deployment"
+                  and d["metadata"]["name"] == "crowdwatch-ingest")
+    assert ingest["spec"]["replicas"] == 1
+    assert ingest["spec"]["strategy"]["type"] == "Recreate"
