@@ -123,7 +123,7 @@ async def produce(bootstrap: str, topic: str, evs: list[CountEvent],
                                 acks="all", linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, event_to_json(e).encode(), key=keys.count_key(e))
+        futures = [await producer.send(topic, event_to_json(e).encode(), key=keys.key_for(e))
                    for e in evs]
         await asyncio.gather(*futures)
     finally:

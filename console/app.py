@@ -272,13 +272,18 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
         return admin(request) or JSONResponse(setup.site(), headers={"cache-control":
                                                                      "no-store"})
 
-    async def snapshot(request: Request) -> Response:
-        refused = admin(request)
-        if refused:
-            return refused
+    def unknown_camera(request: Request) -> Response | None:
+        """404 naming the camera when the site has none of that id."""
         camera = request.path_params["camera"]
         if setup.camera(camera) is None:
             return JSONResponse({"error": f"no camera {camera!r}"}, status_code=404)
+        return None
+
+    async def snapshot(request: Request) -> Response:
+        refused = admin(request) or unknown_camera(request)
+        if refused:
+            return refused
+        camera = request.path_params["camera"]
         how, client = who(request)
         setup.audit("snapshot", camera, how, client)
         picture = await asyncio.to_thread(setup.snapshot, camera)
@@ -307,12 +312,11 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
         return await edit(request, save=True)
 
     async def capture(request: Request) -> Response:
-        refused = admin(request) or await json_change(request, same_origin)
+        refused = (admin(request) or await json_change(request, same_origin)
+                   or unknown_camera(request))
         if refused:
             return refused
         camera = request.path_params["camera"]
-        if setup.camera(camera) is None:
-            return JSONResponse({"error": f"no camera {camera!r}"}, status_code=404)
         how, client = who(request)
         frame = await asyncio.to_thread(setup.capture, camera, how, client)
         if frame is None:

@@ -101,7 +101,7 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) 
 def keyed(config: CrowdwatchConfig, events: list[CountEvent]) -> list[tuple[bytes, bytes]]:
     """Events with the keys `crowdwatch ingest` gives them (their co-partition group)."""
     keys = CoPartitioner(config)
-    return [(keys.count_key(e), event_to_json(e).encode()) for e in events]
+    return [(keys.key_for(e), event_to_json(e).encode()) for e in events]
 
 
 def produce_events(bootstrap: str, prefix: str, events: list[CountEvent],

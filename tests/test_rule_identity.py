@@ -162,7 +162,7 @@ def test_co_partition_keys_group_what_one_rule_reads():
     assert key(("sensor", "door")) == key(("camera", "cam3"))
     assert key(("sensor", "gate")) == key(("camera", "cam4"))
     assert key(("sensor", "lone")) == b"sensor:lone"
-    assert keys.count_key(CountEvent("cam4", "z4a", T0, 1)) == keys.sensor_key(
+    assert keys.key_for(CountEvent("cam4", "z4a", T0, 1)) == keys.key_for(
         SensorEvent("gate", T0, "counter", 1.0, "z4b")) == b"camera:cam4"
     # Names do not depend on config order.
     shuffled = CrowdwatchConfig.model_validate(

@@ -1,15 +1,7 @@
 // crowdwatch live page: numbers only, pushed by server-sent events; reconnects by itself.
 "use strict";
 
-const SVG = "http://www.w3.org/2000/svg";
 const state = { zones: new Map(), historyS: 1800, snapshot: null };
-
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function fmt(value, metric) {
   if (value === null || value === undefined) return "–";

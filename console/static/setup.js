@@ -2,7 +2,6 @@
 // in-memory snapshot; check and save to the site file (the pipeline follows at once).
 "use strict";
 
-const SVG = "http://www.w3.org/2000/svg";
 const S = { site: null, camera: null, zones: [], masks: [], selected: null, mode: "view",
             draft: [], size: null, pendingFoot: null, imageUrl: null,
             frames: [], labels: {}, frame: null, fit: null, saved: null, applied: false };
@@ -18,18 +17,6 @@ const HINTS = {
 };
 const LABELS_WANTED = 20;
 
-const $ = (id) => document.getElementById(id);
-function el(tag, cls, text) {
-  const n = document.createElement(tag);
-  if (cls) n.className = cls;
-  if (text !== undefined) n.textContent = text;
-  return n;
-}
-function svg(tag, attrs) {
-  const n = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-  return n;
-}
 const round = (v) => Math.round(v * 10) / 10;
 
 async function addCamera() {

@@ -1,22 +1,8 @@
 // crowdwatch tuning: sweep one rule parameter over a recording, see the trade-off, apply.
 "use strict";
 
-const SVG = "http://www.w3.org/2000/svg";
-const $ = (id) => document.getElementById(id);
 const T = { options: null, report: null, rule: null, param: null };
 
-function el(tag, cls, text) {
-  const n = document.createElement(tag);
-  if (cls) n.className = cls;
-  if (text !== undefined) n.textContent = text;
-  return n;
-}
-function svg(tag, attrs, text) {
-  const n = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-  if (text !== undefined) n.textContent = text;
-  return n;
-}
 function option(value, label) { const o = el("option", "", label); o.value = value; return o; }
 
 async function load() {

@@ -67,13 +67,13 @@ class Publisher:
     def route(self, event: object) -> tuple[str, bytes]:
         """Topic and key: the key is the event's co-partition group (see partitioning)."""
         if isinstance(event, CountEvent):
-            return self.topics.counts, self.keys.count_key(event)
+            return self.topics.counts, self.keys.key_for(event)
         if isinstance(event, SensorEvent):
-            return self.topics.sensors, self.keys.sensor_key(event)
+            return self.topics.sensors, self.keys.key_for(event)
         if isinstance(event, DeadLetter):
             return self.topics.deadletter, event.source.encode()
         assert isinstance(event, CameraHealth)
-        return self.topics.health, self.keys.health_key(event)
+        return self.topics.health, self.keys.key_for(event)
 
     def reject(self, source: str, reason: str, detail: str, raw: bytes | str | None,
                position: str = "") -> None:

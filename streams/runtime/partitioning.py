@@ -110,15 +110,6 @@ class CoPartitioner:
         """Is the event about an entity of this config (one a rule may read)?"""
         return self.entity_of(event) in self._key
 
-    def count_key(self, event: CountEvent) -> bytes:
-        return self.key_for(event)
-
-    def health_key(self, event: CameraHealth) -> bytes:
-        return self.key_for(event)
-
-    def sensor_key(self, event: SensorEvent) -> bytes:
-        return self.key_for(event)
-
     def key_for(self, event: CountEvent | CameraHealth | SensorEvent) -> bytes:
         return self.key_of(self.entity_of(event))
 
