@@ -124,4 +124,4 @@ class PeerWatch:
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.send_and_wait(self.topic,
-                                                              self._record(LEAVING)), 2.0)
+                                                              self._record(LEAVING)), 1.0)
