@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from crowdwatch.detectors.background_mode import modal_u8
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.errors import ModelError
@@ -40,6 +41,9 @@ class BackgroundSettings:
     every: int = 16  # keep one sample in this many
     recompute: int = 64  # recompute the median every this many samples
     ready_kept: int = 8  # counting starts once this many samples are in the median
+    # "median", or "mode" where people may cover a pixel most of the time (a crowd that
+    # gathers): see background_mode.
+    estimator: str = "median"
 
 
 @dataclass
@@ -197,8 +201,10 @@ class MedianBackground:
         else:
             self._since_kept += 1
         if self.image is None or self.samples % self.s.recompute == 0 or (settling and kept):
-            # Upper median, uint8 throughout (no stacked copy of the buffer).
-            self.image = order_statistic_u8(self.frames, len(self.frames) // 2)
+            if self.s.estimator == "mode":
+                self.image = modal_u8(self.frames)
+            else:  # upper median, uint8 throughout (no stacked copy of the buffer)
+                self.image = order_statistic_u8(self.frames, len(self.frames) // 2)
             gray = cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
             self.grad = (cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
         self.samples += 1

@@ -4,14 +4,16 @@ Three things make a raw difference lie on a real camera, and each is handled fro
 frame itself, with no per-scene setting:
 
 - *lighting changes* (clouds, lamps, auto-exposure, reflections drifting over a
-  floor): the frame is divided by its local brightness ratio to the background, the
-  median over a window several people wide, so people (a minority of any window)
-  do not count as light;
+  floor): the frame is divided by its brightness ratio to the background, first over
+  the whole frame, then locally (a window several people wide) from the pixels that
+  still look like background, so a crowd filling a window never passes for light;
 - *shadows*: a pixel darker than the background by a plain factor, with the same
   chromaticity, is shadow, not foreground (the classic chromaticity/brightness test);
 - *sensor noise*: the threshold follows the noise measured on this frame (a low
-  percentile of the difference, which background pixels dominate) rather than a fixed
-  grey level.
+  percentile of the difference over the lit frame, which background pixels dominate
+  even when the zone is packed) rather than a fixed grey level.
+
+Only the zone's bounding box (plus the light window) is processed at full cost.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ForegroundSettings:
     noise_sigmas: float = 3.0  # threshold = this many noise sigmas ...
     min_threshold: float = 14.0  # ... but never below this (grey levels, 8-bit)
     max_threshold: float = 60.0  # ... nor above
+    min_light: float = 60.0  # background brighter than this (sum of B, G, R) measures light
     noise_percentile: float = 30.0  # percentile of |diff| taken as noise
     shadow_ratio: tuple[float, float] = (0.45, 0.93)  # brightness ratio band of a shadow
     shadow_chroma: float = 0.035  # max chromaticity change of a shadow
@@ -45,35 +48,61 @@ def _chroma(img: np.ndarray) -> np.ndarray:
     return img[:, :, :2] / total
 
 
+def _frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
+                 ) -> tuple[float, float]:
+    """(global brightness gain, noise threshold) from a sparse grid of the lit frame."""
+    step = max(1, round((img.shape[0] * img.shape[1] / 5000) ** 0.5))  # ~5,000 samples
+    f_img = img[::step, ::step].astype(np.float32)
+    f_bg = background[::step, ::step].astype(np.float32)
+    g_bg = f_bg.sum(axis=2)
+    lit = g_bg > s.min_light
+    if not lit.any():
+        lit[:] = True
+    gain = max(0.2, float(np.median(f_img.sum(axis=2)[lit] / np.maximum(g_bg[lit], 30.0))))
+    diff = np.abs(f_img[lit] / gain - f_bg[lit]).max(axis=1)
+    sigma = float(np.percentile(diff, s.noise_percentile)) / _MAX3_HALF_NORMAL_P30
+    return gain, min(s.max_threshold, max(s.min_threshold, s.noise_sigmas * sigma))
+
+
 def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarray,
                     s: ForegroundSettings) -> np.ndarray:
     """uint8 0/1 mask of foreground pixels inside ``zone_mask`` (same shape as img)."""
-    inside = zone_mask > 0
-    f_img = img.astype(np.float32)
-    f_bg = background.astype(np.float32)
+    out = np.zeros(zone_mask.shape, np.uint8)
+    x, y, w, h = cv2.boundingRect((zone_mask > 0).astype(np.uint8))
+    if w == 0 or h == 0:
+        return out
+    gain0, threshold = _frame_light(img, background, s)
+    window = max(3, s.light_window * img.shape[1] // 100 | 1)
+    pad = window // 2 + 1
+    y0, y1 = max(0, y - pad), min(img.shape[0], y + h + pad)
+    x0, x1 = max(0, x - pad), min(img.shape[1], x + w + pad)
+    f_img = img[y0:y1, x0:x1].astype(np.float32)
+    f_bg = background[y0:y1, x0:x1].astype(np.float32)
+    inside = zone_mask[y0:y1, x0:x1] > 0
     g_img = f_img.sum(axis=2)
     g_bg = f_bg.sum(axis=2)
-    ratio_u8 = np.clip(g_img / np.maximum(g_bg, 30.0) * 100.0, 0, 255).astype(np.uint8)
-    window = s.light_window * img.shape[1] // 100 | 1
-    gain = cv2.medianBlur(ratio_u8, max(3, window)).astype(np.float32) * 0.01
-    gain = np.maximum(gain, 0.2)
+    ratio = g_img / np.maximum(g_bg, 30.0)
+    diff0 = np.abs(f_img * (1.0 / gain0) - f_bg).max(axis=2)
+    # Dark pixels say nothing about light (a ratio of noise), so they never vote.
+    quiet = ((diff0 < threshold) & (g_bg > s.min_light)).astype(np.float32)
+    support = cv2.boxFilter(quiet, -1, (window, window))
+    light = cv2.boxFilter(ratio * quiet, -1, (window, window))
+    gain = np.where(support > 0.05, light / np.maximum(support, 1e-6), gain0)
+    gain = np.maximum(gain, 0.2).astype(np.float32)
     f_img /= gain[:, :, None]
     g_img /= gain
     diff = np.abs(f_img - f_bg).max(axis=2)
-    zone_diff = diff[inside]
-    sigma = float(np.percentile(zone_diff, s.noise_percentile)) / _MAX3_HALF_NORMAL_P30 if (
-        zone_diff.size) else 0.0
-    threshold = min(s.max_threshold, max(s.min_threshold, s.noise_sigmas * sigma))
     fg = (diff > threshold) & inside
     ratio = g_img / np.maximum(g_bg, 1.0)
-    shadow = (ratio > s.shadow_ratio[0]) & (ratio < s.shadow_ratio[1])
+    shadow = fg & (ratio > s.shadow_ratio[0]) & (ratio < s.shadow_ratio[1])
     if shadow.any():
         chroma_gap = np.abs(_chroma(f_img) - _chroma(f_bg)).max(axis=2)
         fg &= ~(shadow & (chroma_gap < s.shadow_chroma))
-    out = fg.astype(np.uint8)
+    crop = fg.astype(np.uint8)
     if s.open_px > 1:
-        out = cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((s.open_px, s.open_px), np.uint8))
+        crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, np.ones((s.open_px, s.open_px), np.uint8))
     if s.close_px > 1:
-        out = cv2.morphologyEx(out, cv2.MORPH_CLOSE,
-                               np.ones((s.close_px, s.close_px), np.uint8))
-    return out & inside.astype(np.uint8)
+        crop = cv2.morphologyEx(crop, cv2.MORPH_CLOSE,
+                                np.ones((s.close_px, s.close_px), np.uint8))
+    out[y0:y1, x0:x1] = crop & inside.astype(np.uint8)
+    return out

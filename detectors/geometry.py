@@ -48,7 +48,7 @@ class GeometrySettings:
     # half of it is filled (about 3 minutes at 2 samples/s).
     background: BackgroundSettings = field(
         default_factory=lambda: BackgroundSettings(buffer=60, every=16, recompute=64,
-                                                   ready_kept=30))
+                                                   ready_kept=30, estimator="mode"))
     foreground: ForegroundSettings = field(default_factory=ForegroundSettings)
 
 
@@ -68,13 +68,12 @@ def people_region(zone_mask: np.ndarray, foot_rows: np.ndarray) -> np.ndarray:
 
     Counting only the zone's own pixels would cut off the upper body of everyone near
     its far edge (all of it, for a low camera) and add the bodies of people standing in
-    front of it.
+    front of it. Feet below the frame's edge belong to the zone if the zone reaches that
+    edge: the picture cuts the zone there, not the people in it.
     """
     rows, cols = zone_mask.shape
-    inside = (foot_rows <= rows - 1 + 0.5)
     idx = np.clip(np.round(foot_rows).astype(int), 0, rows - 1)
-    owner_in_zone = zone_mask[idx, np.arange(cols)[None, :]] > 0
-    return (owner_in_zone & inside).astype(np.uint8)
+    return (zone_mask[idx, np.arange(cols)[None, :]] > 0).astype(np.uint8)
 
 
 def plan_zone(zone: ZoneGeometry, settings: GeometrySettings) -> _ZonePlan:

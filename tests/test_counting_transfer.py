@@ -66,17 +66,17 @@ def test_height_ref_errors_name_the_problem():
 def test_zero_label_object_counting_on_a_sparse_sim_camera():
     """People apart (≤ 0.3/m²) on a camera (10 m, wide lens) nothing was fitted to.
 
-    Bound: within half the true count on average. That is what the method measurably
-    does today (figures ~10 px tall at the working width are bloated by the
-    foreground's clean-up, ~+40 %); the issue's 15 % goal is not met yet, and this
-    guards against getting worse, and against counting nothing.
+    Bound: within 40 % of the true count on average. The method measurably does
+    +27 % here today (figures ~10 px tall at the working width split into fragments,
+    each counted as a person); the issue's 15 % goal is not met on this camera, and
+    this guards against getting worse, and against counting nothing.
     """
     params = SimParams(scene="steady", people=12, base=12, seed=5, width=640, height=360,
                        cam_h=10.0, focal=0.6, horizon=0.1)
     pred, truth, _ = count_on_sim(GeometryDetector(), params, frames=60, warmup=400)
     assert truth.mean() >= 5
     rel = float(np.abs(pred - truth).sum() / truth.sum())
-    assert rel <= 0.5, (rel, truth.mean(), pred.mean())
+    assert rel <= 0.4, (rel, truth.mean(), pred.mean())
     assert pred.min() >= 1
 
 

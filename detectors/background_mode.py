@@ -1,0 +1,77 @@
+"""The background a busy place shows least often but most alike: a per-pixel mode.
+
+A median background needs the floor visible at a pixel in more than half the samples.
+Where a crowd gathers (a school gate at opening time, a queue, a station square at
+rush hour) people cover the same pixels most of the time, and the median becomes
+crowd-coloured mush: the standing crowd vanishes into the background and is not
+counted. But people differ from sample to sample while the floor is the same every
+time it shows, so the most *supported* value (the sample that most other samples
+agree with, within the noise) is the floor even when it shows in a minority of
+samples. The value kept is the mean of the samples that agree, which also averages
+the noise away.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# The largest of three channels' |N(0, σ)| has its 30th percentile at 0.97 σ.
+_MAX3_HALF_NORMAL_P30 = 0.97
+
+
+def _max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = cv2.absdiff(a, b)
+    if d.ndim == 2:
+        return d
+    return np.asarray(cv2.max(cv2.max(d[:, :, 0], d[:, :, 1]), d[:, :, 2]))
+
+
+def pair_noise(frames: list[np.ndarray]) -> float:
+    """σ of the difference between two samples where nothing moved (grey levels).
+
+    The 30th percentile of the per-pixel difference of sample pairs: most pixels of any
+    pair are background (even in a crowd, people move between samples), so a low
+    percentile measures noise and light flicker, not people.
+    """
+    if len(frames) < 2:
+        return 0.0
+    step = max(1, len(frames) // 4)
+    values = [float(np.percentile(_max_channel_diff(frames[i], frames[i - step]), 30))
+              for i in range(step, len(frames), step)]
+    return float(np.median(values)) / _MAX3_HALF_NORMAL_P30
+
+
+def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float = 3.0,
+             min_tol: float = 12.0, max_tol: float = 40.0) -> np.ndarray:
+    """Per-pixel most-supported value of same-shaped uint8 images.
+
+    ``candidates`` samples (spread over the buffer) are tried at every pixel; each
+    scores the number of samples within the tolerance of it (``tol_sigmas`` pair-noise
+    sigmas, clamped). The winner's supporters are averaged. Cost: candidates ×
+    samples cheap image operations, run once per recompute, not per frame.
+    """
+    n = len(frames)
+    if n <= 2:
+        return frames[-1].copy()
+    tol = min(max_tol, max(min_tol, tol_sigmas * pair_noise(frames)))
+    picks = np.unique(np.linspace(0, n - 1, min(candidates, n)).round().astype(int))
+    shape2 = frames[0].shape[:2]
+    best = np.full(shape2, -1, np.int16)
+    total = np.zeros(frames[0].shape, np.float32)
+    out = np.zeros(frames[0].shape, np.float32)
+    support = np.zeros(shape2, np.int16)
+    agree = np.empty(shape2, bool)
+    for c in picks:
+        cand = frames[c]
+        support.fill(0)
+        total.fill(0)
+        for frame in frames:
+            np.less_equal(_max_channel_diff(frame, cand), tol, out=agree)
+            support += agree
+            cv2.accumulate(frame, total, mask=agree.view(np.uint8))
+        better = support > best
+        best[better] = support[better]
+        out[better] = total[better] / support[better][:, None] if out.ndim == 3 else (
+            total[better] / support[better])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
