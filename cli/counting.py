@@ -97,21 +97,27 @@ def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int,
         raise UsageError("--layout geometry needs --height-ref (with or without "
                          "--perspective) or --ground-image/--ground-world")
     detector = GeometryDetector()
-    raw, ys = [], []
+    raw, edges, ys = [], [], []
     bar = Progress(last, "calibrate")
     for number, image in numbered_frames(args.source, stop=last):
-        if number in labelled:
-            raw.append(detector.raw_counts(image, [zone])[zone.zone_id])
+        if number in labelled and detector.ready:  # live, counts wait for the background
+            count, length = detector.raw_features(image, [zone])[zone.zone_id]
+            raw.append(count)
+            edges.append(length)
             ys.append(labelled[number])
         else:
             detector.prime(image)
         bar.update(number)
     bar.close()
-    corr = fit_correction(np.array(raw), np.array(ys))
+    if not ys:
+        raise UsageError("no labelled frame came after the background was built; label "
+                         "later frames or give a longer source")
+    corr = fit_correction(np.array(raw), np.array(ys), np.array(edges))
     if corr.warning:
         print(f"warning: {corr.warning}", file=sys.stderr)
     result = {"detector": {"kind": "geometry", "slope": round(corr.slope, 4),
-                           "offset": round(corr.offset, 4)},
+                           "offset": round(corr.offset, 4),
+                           "edge_weight": round(corr.edge_weight, 5)},
               "layout": corr.layout, "labelled_frames": len(ys),
               "expected_mae": corr.cv_mae, "constant_mae": corr.constant_cv_mae}
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

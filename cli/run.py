@@ -82,15 +82,15 @@ def camera_setup(path: str | None, runner: Any) -> Any:
                 "warning": found.warning,
                 "corrected": [round(float(v), 2) for v in found.apply(np.asarray(raw))]}
 
-    def geometry_of(cam: CameraConfig) -> tuple[float, float] | None:
+    def geometry_of(cam: CameraConfig) -> tuple[float, float, float] | None:
         from crowdwatch.detectors.registry import has_geometry
 
         det = cam.detector
         if det.kind == "geometry":
-            return det.slope, det.offset
+            return det.slope, det.offset, det.edge_weight
         if (det.kind == "background" and det.model is None and cam.zones
                 and not cam.url.startswith("sim://") and all(map(has_geometry, cam.zones))):
-            return 1.0, 0.0  # a real camera with geometry and no model counts with it
+            return 1.0, 0.0, 0.0  # a real camera with geometry and no model counts with it
         return None
 
     editor = SiteEditor(path, validate) if path else None

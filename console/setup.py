@@ -75,9 +75,10 @@ class Setup:
     audit_path: str | None = None
     label_frame: Callable[[str], tuple[bytes, dict[str, float]] | None] | None = None
     fit: Fit | None = None
-    # The camera's current geometry correction (slope, offset), or None when it does not
-    # count with the geometry counter (only that counter takes a few-shot correction).
-    geometry_of: Callable[[CameraConfig], tuple[float, float] | None] | None = None
+    # The camera's current geometry correction (slope, offset, edge_weight), or None when
+    # it does not count with the geometry counter (only that counter takes a few-shot
+    # correction).
+    geometry_of: Callable[[CameraConfig], tuple[float, float, float] | None] | None = None
     frames: dict[str, list[LabelFrame]] = field(default_factory=dict)
 
     # -- labelling (frames in memory only, dropped after LABEL_FRAMES_KEPT_S) -----------
@@ -154,12 +155,14 @@ class Setup:
             why = (NO_SITE_FILE if self.editor is None else
                    "the camera does not count with the geometry counter")
             return 409, {"ok": False, "problems": [problem(why)]}
-        # The fit was on counts already corrected by (s0, o0): compose the two.
-        s0, o0 = current
+        # The fit was on counts already corrected by (s0, o0, e0): compose the two.
+        s0, o0, e0 = current
+        detector = {"kind": "geometry", "slope": round(slope * s0, 4),
+                    "offset": round(slope * o0 + offset, 3)}
+        if e0:
+            detector["edge_weight"] = round(slope * e0, 5)
         try:
-            text, config = self.editor.detector_edited(
-                camera_id, {"kind": "geometry", "slope": round(slope * s0, 4),
-                            "offset": round(slope * o0 + offset, 3)})
+            text, config = self.editor.detector_edited(camera_id, detector)
         except ConfigFileError as exc:
             return 422, {"ok": False, "problems": problems_of(exc)}
         self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset)

@@ -131,9 +131,13 @@ class BackgroundDetectorConfig(_Strict):
 
 class GeometryDetectorConfig(_Strict):
     kind: Literal["geometry"]
-    slope: float = Field(1.0, gt=0, description="Few-shot correction: count = slope·raw + "
-                         "offset (from `crowdwatch calibrate footage --layout geometry`).")
+    slope: float = Field(1.0, ge=0, description="Few-shot correction: count = slope·raw + "
+                         "edge_weight·edges + offset (from `crowdwatch calibrate footage "
+                         "--layout geometry` or the console's calibration).")
     offset: float = Field(0.0, description="Few-shot correction offset (people).")
+    edge_weight: float = Field(0.0, ge=0, description="Few-shot weight of the new-edge "
+                               "length (edges not in the background, in person heights); 0 "
+                               "leaves it out.")
 
 
 class HogDetectorConfig(_Strict):

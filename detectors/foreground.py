@@ -7,8 +7,13 @@ frame itself, with no per-scene setting:
   floor): the frame is divided by its brightness ratio to the background, first over
   the whole frame, then locally (a window several people wide) from the pixels that
   still look like background, so a crowd filling a window never passes for light;
-- *shadows*: a pixel darker than the background by a plain factor, with the same
-  chromaticity, is shadow, not foreground (the classic chromaticity/brightness test);
+- *shadows*: a pixel darker than the background by a plain factor is shadow, not
+  foreground, if it keeps the background's chromaticity (the classic test) or its
+  texture: a shadow dims the floor's grain and joints but does not change their
+  pattern, so the local correlation with the background stays high, while a person
+  brings a pattern of their own. Outdoor shadows, lit by the blue sky only, fail the
+  chromaticity test and pass the texture test. The same texture test clears a shadow
+  that the background learnt (people stood there in the sun) and that has gone;
 - *sensor noise*: the threshold follows the noise measured on this frame (a low
   percentile of the difference over the lit frame, which background pixels dominate
   even when the zone is packed) rather than a fixed grey level.
@@ -34,6 +39,8 @@ class ForegroundSettings:
     noise_percentile: float = 30.0  # percentile of |diff| taken as noise
     shadow_ratio: tuple[float, float] = (0.45, 0.93)  # brightness ratio band of a shadow
     shadow_chroma: float = 0.035  # max chromaticity change of a shadow
+    shadow_texture: float = 0.5  # min local correlation with the background of a shadow
+    texture_px: int = 7  # window of that correlation
     open_px: int = 3  # opening removes specks smaller than this
     close_px: int = 5  # closing fills gaps inside a silhouette
 
@@ -46,6 +53,21 @@ _MAX3_HALF_NORMAL_P30 = 0.97
 def _chroma(img: np.ndarray) -> np.ndarray:
     total = img.sum(axis=2, keepdims=True) + 1.0
     return img[:, :, :2] / total
+
+
+def _texture_kept(g_img: np.ndarray, g_bg: np.ndarray, threshold: float,
+                  s: ForegroundSettings) -> np.ndarray:
+    """Local correlation of frame and background (grey sums); 0 where the background is
+    too flat for its pattern to stand above the noise."""
+    k = (s.texture_px, s.texture_px)
+    mean_i = cv2.boxFilter(g_img, -1, k)
+    mean_b = cv2.boxFilter(g_bg, -1, k)
+    var_i = cv2.boxFilter(g_img * g_img, -1, k) - mean_i * mean_i
+    var_b = cv2.boxFilter(g_bg * g_bg, -1, k) - mean_b * mean_b
+    cov = cv2.boxFilter(g_img * g_bg, -1, k) - mean_i * mean_b
+    textured = var_b > (threshold / 3.0) ** 2 * 3.0  # grey sums: 3 channels of noise
+    corr = cov / np.sqrt(np.maximum(var_i * var_b, 1e-6))
+    return np.where(textured, corr, 0.0)
 
 
 def _frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
@@ -95,9 +117,15 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     fg = (diff > threshold) & inside
     ratio = g_img / np.maximum(g_bg, 1.0)
     shadow = fg & (ratio > s.shadow_ratio[0]) & (ratio < s.shadow_ratio[1])
-    if shadow.any():
+    # The reverse: a shadow that was in the background (people who stood there a while
+    # in the sun) and is gone. Texture only: bright plain clothes keep a grey floor's
+    # chromaticity.
+    unshadow = fg & (ratio > 1.0 / s.shadow_ratio[1]) & (ratio < 1.0 / s.shadow_ratio[0])
+    if shadow.any() or unshadow.any():
+        texture = _texture_kept(g_img, g_bg, threshold, s) > s.shadow_texture
         chroma_gap = np.abs(_chroma(f_img) - _chroma(f_bg)).max(axis=2)
-        fg &= ~(shadow & (chroma_gap < s.shadow_chroma))
+        fg &= ~(shadow & ((chroma_gap < s.shadow_chroma) | texture))
+        fg &= ~(unshadow & texture)
     crop = fg.astype(np.uint8)
     if s.open_px > 1:
         crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, np.ones((s.open_px, s.open_px), np.uint8))

@@ -14,8 +14,14 @@ are one formula:
 
 A blob's count is ``max(1, Σ w·f)`` over its pixels (``w = 1/a``, ``f`` the cell's
 occlusion factor), so the counter switches from objects to area as density grows.
-An optional affine ``correction`` (from few-shot calibration) maps the raw estimate to
-the camera's labelled counts.
+
+A second, label-free measurement rides along for few-shot calibration: the length of
+the edges that are in the frame but not in the background, in person heights
+(each edge pixel weighs ``1/h``: outlines grow with a person's size, not area). It
+sees people whose clothes match the floor (their outline remains) and is blind to
+soft reflections and shading, so it complements the area. It has no zero-label
+meaning (edges per person depend on the camera's sharpness), so only a fit on
+labelled frames gives it a weight; ``count = slope·raw + edge_weight·edges + offset``.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class _ZonePlan:
     cells: np.ndarray  # int32 cell index per pixel (0 outside)
     cell_pixels: np.ndarray  # zone pixels per cell
     n_cells: int
+    per_height: np.ndarray  # 1 / expected person height, 0 outside the zone (edge lengths)
 
 
 def people_region(zone_mask: np.ndarray, foot_rows: np.ndarray) -> np.ndarray:
@@ -97,7 +104,8 @@ def plan_zone(zone: ZoneGeometry, settings: GeometrySettings) -> _ZonePlan:
         y += side
     cells *= mask > 0
     cell_pixels = np.bincount(cells.ravel(), minlength=next_id).astype(np.float64)
-    return _ZonePlan(mask, weight, cells, cell_pixels, next_id)
+    per_height = np.where(mask > 0, 1.0 / body_heights, 0.0).astype(np.float32)
+    return _ZonePlan(mask, weight, cells, cell_pixels, next_id, per_height)
 
 
 def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
@@ -117,17 +125,32 @@ def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
     return float(np.maximum(blob, 1.0).sum())
 
 
+def edges_of(img: np.ndarray) -> np.ndarray:
+    """Boolean edge map (Canny with its customary 1:3 hysteresis on 8-bit grey)."""
+    gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    return cv2.Canny(gray, 50, 150) > 0
+
+
+def new_edge_length(frame_edges: np.ndarray, background_edges: np.ndarray,
+                    plan: _ZonePlan) -> float:
+    """Edges in the frame but not in the background, in person heights (module docstring)."""
+    fresh = frame_edges & ~background_edges
+    return float(plan.per_height[fresh].sum())
+
+
 class GeometryDetector(BackgroundCamera):
     """Zero-label counter for one camera (its background lives in memory only)."""
 
     name = "geometry"
 
     def __init__(self, settings: GeometrySettings | None = None,
-                 correction: tuple[float, float] = (1.0, 0.0)) -> None:
+                 correction: tuple[float, float] = (1.0, 0.0), edge_weight: float = 0.0) -> None:
         self.s = settings or GeometrySettings()
         super().__init__(self.s.work_width, self.s.background)
-        self.correction = correction  # count = slope * raw + offset (few-shot)
+        self.correction = correction  # count = slope * raw + offset (few-shot) ...
+        self.edge_weight = edge_weight  # ... + edge_weight * new edge length
         self._plans: dict[tuple, _ZonePlan] = {}
+        self._bg_edges: tuple[int, np.ndarray] | None = None  # (id of bg image, its edges)
 
     def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
         key = (zone.zone_id, zone.shape, shape)
@@ -140,20 +163,35 @@ class GeometryDetector(BackgroundCamera):
             self._plans[key] = plan
         return plan
 
-    def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:
-        """Uncorrected geometric counts per zone; updates the background."""
+    def _background_edges(self) -> np.ndarray:
+        assert self.bg.image is not None
+        if self._bg_edges is None or self._bg_edges[0] != id(self.bg.image):
+            self._bg_edges = (id(self.bg.image), edges_of(self.bg.image))
+        return self._bg_edges[1]
+
+    def raw_features(self, frame: np.ndarray, zones: list[ZoneGeometry],
+                     edges: bool = True) -> dict[str, tuple[float, float]]:
+        """(uncorrected geometric count, new edge length) per zone; updates the background."""
         img, scale = self._resize(frame)
         self.bg.update(img)
         assert self.bg.image is not None
+        frame_edges = edges_of(img) if edges else None
         out = {}
         for zone in zones:
             plan = self._plan(zone, img.shape[:2], scale)
             fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground)
-            out[zone.zone_id] = count_people(fg, plan, self.s.min_person)
+            length = 0.0 if frame_edges is None else new_edge_length(
+                frame_edges, self._background_edges(), plan)
+            out[zone.zone_id] = (count_people(fg, plan, self.s.min_person), length)
         return out
+
+    def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:
+        """Uncorrected geometric counts per zone (zero-label); updates the background."""
+        return {zid: raw for zid, (raw, _) in self.raw_features(frame, zones, False).items()}
 
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         slope, offset = self.correction
         quality = self.bg.warm
-        return {zid: (max(0.0, slope * raw + offset), quality)
-                for zid, raw in self.raw_counts(frame, zones).items()}
+        feats = self.raw_features(frame, zones, edges=self.edge_weight != 0.0)
+        return {zid: (max(0.0, slope * raw + self.edge_weight * length + offset), quality)
+                for zid, (raw, length) in feats.items()}

@@ -34,7 +34,7 @@ def _background(cfg: BackgroundDetectorConfig, zones: Sequence[ZoneConfig],
 
 
 def _geometry(cfg: GeometryDetectorConfig, zones: Sequence[ZoneConfig], real: bool) -> Detector:
-    return GeometryDetector(correction=(cfg.slope, cfg.offset))
+    return GeometryDetector(correction=(cfg.slope, cfg.offset), edge_weight=cfg.edge_weight)
 
 
 def _hog(cfg: HogDetectorConfig, zones: Sequence[ZoneConfig], real: bool) -> Detector:

@@ -39,6 +39,9 @@ class SimParams:
     cam_h: float = 6.0  # camera height above the ground (m)
     focal: float = 0.78  # focal length as a share of the image width
     horizon: float = 0.25  # horizon row as a share of the image height (sets the tilt)
+    shadow: float = 0.0  # sun: how much a person's cast shadow darkens the ground (0 = overcast)
+    sun_az: float = 40.0  # direction shadows fall on the ground, degrees from the view axis
+    sun_len: float = 1.2  # shadow length over person height (low sun: long shadows)
 
     @classmethod
     def from_url(cls, url: str) -> SimParams:
@@ -50,7 +53,8 @@ class SimParams:
             raise ConfigError(f"unknown sim scene {scene!r}; known: {', '.join(SCENES)}")
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         casts = {"people": int, "base": int, "period": float, "seed": int, "w": int, "h": int,
-                 "noise": float, "cam_h": float, "focal": float, "horizon": float}
+                 "noise": float, "cam_h": float, "focal": float, "horizon": float,
+                 "shadow": float, "sun_az": float, "sun_len": float}
         unknown = set(query) - set(casts)
         if unknown:
             raise ConfigError(f"unknown sim parameter(s) {sorted(unknown)} in {url!r}")
@@ -67,6 +71,8 @@ class SimParams:
                 and 0.0 <= params.horizon < 0.9):
             raise ConfigError(f"sim camera out of range in {url!r}: cam_h 1-50 m, focal "
                               "0.2-5 widths, horizon 0-0.9 heights")
+        if not (0.0 <= params.shadow <= 0.9 and 0.0 <= params.sun_len <= 5.0):
+            raise ConfigError(f"sim sun out of range in {url!r}: shadow 0-0.9, sun_len 0-5")
         if not (0 <= params.base <= params.people <= 5000 and 1.0 <= params.period <= 86400
                 and 32 <= params.width <= 4096 and 32 <= params.height <= 4096
                 and 0.0 <= params.noise <= 100.0):
@@ -77,7 +83,9 @@ class SimParams:
     def to_url(self) -> str:
         return (f"sim://{self.scene}?people={self.people}&base={self.base}&period={self.period:g}"
                 f"&seed={self.seed}&w={self.width}&h={self.height}&noise={self.noise:g}"
-                f"&cam_h={self.cam_h:g}&focal={self.focal:g}&horizon={self.horizon:g}")
+                f"&cam_h={self.cam_h:g}&focal={self.focal:g}&horizon={self.horizon:g}"
+                + (f"&shadow={self.shadow:g}&sun_az={self.sun_az:g}&sun_len={self.sun_len:g}"
+                   if self.shadow else ""))
 
 
 class PinholeGround:
@@ -297,9 +305,45 @@ class SimScene:
         cv2.circle(img, (int(u), int(v - hp * 0.9)), max(1, int(hp * 0.07)), skin, -1, cv2.LINE_AA)
         _ = vx
 
+    def sun_strength(self) -> float:
+        """Shadow darkness now: clouds pass (slowly), so the sun comes and goes."""
+        if not self.p.shadow:
+            return 0.0
+        cloud = 0.5 + 0.5 * math.sin(self.t / 31.0 + self.p.seed)
+        return self.p.shadow * min(1.0, 0.25 + cloud)
+
+    def _cast_shadows(self, img: np.ndarray) -> None:
+        """Hard shadows on the ground: each person's footprint stretched away from the sun,
+        darker and bluer (lit by the sky only), and the sun's light on everything else."""
+        strength = self.sun_strength()
+        if strength <= 0 or not len(self.people):
+            return
+        az = math.radians(self.p.sun_az)
+        length = PERSON_HEIGHT_M * self.p.sun_len
+        dx, dz = math.sin(az), math.cos(az)
+        mask = np.zeros(img.shape[:2], np.uint8)
+        for x, z in self.people[:, 0:2]:
+            side = np.array([dz, -dx]) * 0.22
+            foot = np.array([x, z])
+            tip = foot + np.array([dx, dz]) * length
+            quad = np.array([foot + side, foot - side, tip - side * 0.6, tip + side * 0.6])
+            if (quad[:, 1] < 0.5).any():
+                continue
+            u, v = self.cam.to_image(quad[:, 0], quad[:, 1])
+            cv2.fillConvexPoly(mask, np.stack([u, v], 1).round().astype(np.int32), 1,
+                               cv2.LINE_AA)
+        ground = np.zeros_like(mask)
+        ground[int(self.cam.horizon) + 1:] = 1
+        shade = (mask & ground).astype(np.float32)[:, :, None]
+        tint = np.array([1.0 - 0.75 * strength, 1.0 - 0.85 * strength, 1.0 - 0.9 * strength],
+                        np.float32)  # B, G, R: sky light is blue
+        img *= 1.0 + shade * (tint - 1.0)
+        img *= 1.0 + 0.15 * strength  # sunlit: everything brighter
+
     def render(self) -> np.ndarray:
         """The frame at the current time, BGR uint8."""
         img = self.background.copy()
+        self._cast_shadows(img)
         order: Any = np.argsort(-self.people[:, 1]) if len(self.people) else []
         for i in order:
             self._draw_person(img, self.people[i])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from crowdwatch.ingest.sim import (
     PERSON_HEIGHT_M,
     PinholeGround,
     SimParams,
+    SimScene,
     gate_zone_config,
 )
 from crowdwatch.metrics import Metrics
@@ -117,7 +119,8 @@ def test_constant_baseline_and_collapse_flag(shared_data, tmp_path):
     res = cli("eval", "--source", m["source"], "--truth", m["truth"],
               "--zone", "[[250,0],[400,0],[400,12],[250,12]]", "--height-ref", MALL_PAIRS,
               "--perspective", m["perspective"], "--detectors", "geometry",
-              "--limit", "120", "--train-frames", "20", "--json", "r.json", cwd=tmp_path)
+              "--warmup", "380", "--limit", "520", "--train-frames", "20", "--json", "r.json",
+              cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     const, geo = report["detectors"]["constant"], report["detectors"]["geometry"]
@@ -138,6 +141,52 @@ def test_fit_correction_picks_by_cross_validation():
     assert corr.cv_mae is not None and corr.cv_mae < corr.constant_cv_mae
     noise = fit_correction(rng.uniform(0, 1, 30), rng.uniform(20, 22, 30))
     assert noise.layout == "constant" and noise.warning and "constant" in noise.warning
+
+
+def test_fit_correction_weighs_the_edge_length_only_when_it_helps():
+    rng = np.random.default_rng(5)
+    people = rng.uniform(10, 50, 30)
+    raw = 0.7 * people + rng.normal(0, 3, 30)  # area: misses some, noisy
+    edges = 2.0 * people + rng.normal(0, 6, 30)  # outlines: another noisy view
+    corr = fit_correction(raw, people, edges)
+    assert corr.layout == "edges" and corr.edge_weight > 0 and corr.slope > 0
+    without = fit_correction(raw, people)
+    assert corr.cv_mae is not None and without.cv_mae is not None
+    assert corr.cv_mae < 0.8 * without.cv_mae
+    assert np.abs(corr.apply(raw, edges) - people).mean() < 2.0
+    # An edge length that says nothing is left out, and no weight ever goes negative.
+    junk = fit_correction(raw, people, rng.uniform(0, 100, 30))
+    assert junk.layout != "edges" or junk.edge_weight < 0.02
+    anti = fit_correction(raw, people, 100 - people)  # fewer edges with more people
+    assert anti.edge_weight >= 0 and anti.slope >= 0
+    assert fit_correction(raw[:8], people[:8], edges[:8]).layout != "edges"  # too few
+
+
+def test_cast_shadows_are_not_counted_as_people():
+    """Hard sun shadows (long, bluish, coming and going with clouds) on a sparse sim
+    camera: the count stays near the same scene's under an overcast sky.
+
+    Bound: within 20 % of the true count. Measured: +14 %. What is left is the hard
+    case: people standing around in the sun all along, so their shadows are learnt into
+    the background and where a shadow has moved, its edge stands out. Without the
+    texture tests the gap was +15 % and both counts were higher.
+    """
+    sunny = SimParams(scene="steady", people=14, base=14, seed=6, width=640, height=360,
+                      cam_h=8.0, focal=0.8, horizon=0.15, shadow=0.6, sun_az=70, sun_len=2.0)
+    overcast = replace(sunny, shadow=0.0)
+    scene = SimScene(sunny)
+    scene.advance_to(30.0)
+    sun_frame = scene.render().astype(int)
+    dark = SimScene(overcast)
+    dark.advance_to(30.0)
+    assert np.abs(sun_frame - dark.render()).max() > 60  # the shadows are really there
+    pred_sun, truth, _ = count_on_sim(GeometryDetector(), sunny, frames=60, warmup=400)
+    pred_dull, truth_dull, _ = count_on_sim(GeometryDetector(), overcast, frames=60,
+                                            warmup=400)
+    assert np.array_equal(truth, truth_dull) and truth.mean() >= 5
+    assert abs(pred_sun.mean() - pred_dull.mean()) <= 0.2 * truth.mean(), (
+        pred_sun.mean(), pred_dull.mean(), truth.mean())
+    assert np.abs(pred_sun - truth).mean() <= 0.3 * truth.mean()
 
 
 def test_warm_up_withholds_counts_until_the_background_is_built():
@@ -164,3 +213,30 @@ def test_warm_up_withholds_counts_until_the_background_is_built():
     detector = worker.pipeline.detector
     assert isinstance(detector, GeometryDetector) and detector.ready
     assert len(detector.bg.frames) >= detector.s.background.ready_kept
+
+
+def test_console_recalibration_keeps_and_scales_the_edge_weight(tmp_path):
+    """A camera calibrated with the edge length, recalibrated on the page (a scale and
+    offset fitted on its corrected counts): the two compose, the edge weight included."""
+    from crowdwatch.config import load_config, parse_config
+    from crowdwatch.console.setup import Setup
+    from crowdwatch.console.site_editor import SiteEditor
+
+    zone = gate_zone_config(SimParams(width=640, height=360))
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "site: {name: recal}\ncameras:\n  - id: cam\n    url: \"sim://school-gate?w=640&h=360\"\n"
+        "    detector: {kind: geometry, slope: 0.5, offset: 1.0, edge_weight: 0.2}\n"
+        f"    zones:\n      - id: gate\n        polygon: {json.dumps(zone['polygon'])}\n"
+        f"        ground: {json.dumps(zone['ground'])}\nrules: []\n")
+    applied: list = []
+    setup = Setup(SiteEditor(site, lambda text, src: parse_config(text, src)),
+                  lambda: load_config(site), lambda cam: None,
+                  lambda cfg: applied.append(cfg), lambda cam: {},
+                  geometry_of=lambda cam: (cam.detector.slope, cam.detector.offset,
+                                           cam.detector.edge_weight))
+    status, body = setup.apply_calibration("cam", 2.0, 3.0, "admin", "127.0.0.1")
+    assert status == 200, body
+    det = load_config(site).cameras[0].detector
+    assert (det.slope, det.offset, det.edge_weight) == (1.0, 5.0, 0.4)
+    assert applied and applied[0].cameras[0].detector.edge_weight == 0.4

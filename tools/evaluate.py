@@ -130,12 +130,13 @@ def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: i
     zone = setup.zone
     for number, image in numbered_frames(setup.source, stop=last):
         for name, det in streams.items():
-            if number <= setup.warmup or number not in labelled:
+            # A detector still building its background withholds counts, as it does live.
+            if number <= setup.warmup or number not in labelled or not det.ready:
                 det.prime(image)
                 continue
             started = time.perf_counter()
-            if name == "geometry":
-                value: Any = det.raw_counts(image, [zone])[zone.zone_id]
+            if name == "geometry":  # (raw count, new-edge length)
+                value: Any = det.raw_features(image, [zone])[zone.zone_id]
             else:
                 value = det.features(image, [zone])[zone.zone_id]
             out[name].seconds += time.perf_counter() - started
@@ -225,6 +226,9 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
     for name, col in collected.items():
         frames = [n for n in test if n in col.raw]
         if not frames:
+            detectors[name] = {"skipped": f"never counted: its background was still being "
+                               f"built after {max(numbers)} frames; give --warmup N with "
+                               "longer footage (a live camera withholds counts meanwhile)"}
             continue
         result, pred = _fit_and_predict(name, col, train, y_train, frames, setup)
         if result is None:
@@ -237,7 +241,8 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
         spread = float(np.std(pred))
         collapsed = spread < COLLAPSE_RATIO * max(float(np.std(y)), 1e-9) or (
             name in ("hog", "geometry") and not any(
-                float(col.raw[n]) > 0 for n in [*train, *frames] if n in col.raw))
+                float(np.atleast_1d(col.raw[n])[0]) > 0 for n in [*train, *frames]
+                if n in col.raw))
         res |= result | {
             "skill": round(skill, 4), "constant_mae": round(base, 4),
             "beats_constant": skill > 0, "collapsed": bool(collapsed),
@@ -263,19 +268,24 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
     """(extra report fields, test predictions), or (None, why it was skipped)."""
     if name in ("geometry", "hog"):
         fit_rows = [i for i, n in enumerate(train) if n in col.raw]
-        x = np.array([col.raw[train[i]] for i in fit_rows], dtype=float)
-        corr = fit_correction(x, y_train[fit_rows])
-        pred = corr.apply(np.array([col.raw[n] for n in frames], dtype=float))
+        x = np.array([np.atleast_1d(col.raw[train[i]]) for i in fit_rows], dtype=float)
+        x_test = np.array([np.atleast_1d(col.raw[n]) for n in frames], dtype=float)
+        second = x.shape[1] > 1 if len(x) else x_test.shape[1] > 1
+        corr = fit_correction(x[:, 0] if len(x) else x, y_train[fit_rows],
+                              x[:, 1] if second and len(x) else None)
+        pred = corr.apply(x_test[:, 0], x_test[:, 1] if second else None)
         calibration = {"layout": corr.layout, "slope": round(corr.slope, 4),
-                       "offset": round(corr.offset, 4)}
+                       "offset": round(corr.offset, 4), "edge_weight": round(corr.edge_weight, 5)}
         extra: dict[str, Any] = {"calibration": calibration, "cv_mae": corr.cv_mae}
         if corr.warning:
             extra["warning"] = corr.warning
         return extra, pred
-    if len(train) < 5:
+    ready = [i for i, n in enumerate(train) if n in col.raw]  # counted, not warming up
+    if len(ready) < 5:
         return None, "needs >= 5 labelled calibration frames (pixel regression)"
     layout = "cells" if name == "background" else "global"
-    feats = np.array([col.raw[n] for n in train])
+    feats = np.array([col.raw[train[i]] for i in ready])
+    y_train = y_train[ready]
     blank = RegressionModel.blank(layout, weight_map=setup.weight_map if layout == "global"
                                   else None)
     meta: dict[str, Any] = {"trained_on": setup.source}
