@@ -70,7 +70,7 @@ def _texture_kept(g_img: np.ndarray, g_bg: np.ndarray, threshold: float,
     return np.where(textured, corr, 0.0)
 
 
-def _frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
+def frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
                  ) -> tuple[float, float]:
     """(global brightness gain, noise threshold) from a sparse grid of the lit frame."""
     step = max(1, round((img.shape[0] * img.shape[1] / 5000) ** 0.5))  # ~5,000 samples
@@ -87,13 +87,15 @@ def _frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
 
 
 def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarray,
-                    s: ForegroundSettings) -> np.ndarray:
-    """uint8 0/1 mask of foreground pixels inside ``zone_mask`` (same shape as img)."""
+                    s: ForegroundSettings, light: tuple[float, float] | None = None
+                    ) -> np.ndarray:
+    """uint8 0/1 mask of foreground pixels inside ``zone_mask`` (same shape as img);
+    ``light`` is this frame's ``frame_light`` when the caller has it already."""
     out = np.zeros(zone_mask.shape, np.uint8)
     x, y, w, h = cv2.boundingRect((zone_mask > 0).astype(np.uint8))
     if w == 0 or h == 0:
         return out
-    gain0, threshold = _frame_light(img, background, s)
+    gain0, threshold = light or frame_light(img, background, s)
     window = max(3, s.light_window * img.shape[1] // 100 | 1)
     pad = window // 2 + 1
     y0, y1 = max(0, y - pad), min(img.shape[0], y + h + pad)

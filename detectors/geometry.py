@@ -33,7 +33,8 @@ import numpy as np
 
 from crowdwatch.detectors.background import BackgroundCamera, BackgroundSettings
 from crowdwatch.detectors.base import ZoneCounts
-from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask
+from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask, frame_light
+from crowdwatch.detectors.ghosts import GhostSettings, SampleGains, drop_ghosts
 from crowdwatch.detectors.person_scale import (
     SILHOUETTE_AREA_RATIO,
     mid_body_feet,
@@ -56,6 +57,7 @@ class GeometrySettings:
         default_factory=lambda: BackgroundSettings(buffer=60, every=16, recompute=64,
                                                    ready_kept=30, estimator="mode"))
     foreground: ForegroundSettings = field(default_factory=ForegroundSettings)
+    ghosts: GhostSettings | None = field(default_factory=GhostSettings)  # None: keep them
 
 
 @dataclass
@@ -151,6 +153,7 @@ class GeometryDetector(BackgroundCamera):
         self.edge_weight = edge_weight  # ... + edge_weight * new edge length
         self._plans: dict[tuple, _ZonePlan] = {}
         self._bg_edges: tuple[int, np.ndarray] | None = None  # (id of bg image, its edges)
+        self._gains = SampleGains()
 
     def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
         key = (zone.zone_id, zone.shape, shape)
@@ -176,10 +179,15 @@ class GeometryDetector(BackgroundCamera):
         self.bg.update(img)
         assert self.bg.image is not None
         frame_edges = edges_of(img) if edges else None
+        light = frame_light(img, self.bg.image, self.s.foreground)
+        gains = self._gains.of(self.bg.frames, self.bg.image) if self.s.ghosts else None
         out = {}
         for zone in zones:
             plan = self._plan(zone, img.shape[:2], scale)
-            fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground)
+            fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground, light)
+            if self.s.ghosts and gains is not None:
+                fg = drop_ghosts(img, fg, self.bg.frames, gains, light[0], light[1],
+                                 self.s.ghosts)
             length = 0.0 if frame_edges is None else new_edge_length(
                 frame_edges, self._background_edges(), plan)
             out[zone.zone_id] = (count_people(fg, plan, self.s.min_person), length)

@@ -64,3 +64,42 @@ def test_a_crowd_filling_the_zone_is_still_foreground_under_a_light_change():
     assert hit > 0.8, hit
     assert false < 0.1, false
     assert not fg[~inside].any()
+
+
+def _ghost_run(ghosts: bool) -> tuple[float, float]:
+    """(count just after a long-standing group left, count of a person who then stops)."""
+    from crowdwatch.detectors.background import BackgroundSettings
+    from crowdwatch.detectors.geometry import GeometryDetector, GeometrySettings
+    from crowdwatch.detectors.ghosts import GhostSettings
+    from crowdwatch.detectors.person_scale import HeightRef
+    from crowdwatch.detectors.zones import ZoneGeometry
+
+    rng = np.random.default_rng(7)
+    floor = floor_image(rng, (240, 320))
+    group = floor.copy()
+    group[140:210, 60:140] = rng.integers(20, 235, (70, 80, 3))  # a group, standing still
+    person = floor.copy()
+    person[150:210, 225:235] = (40, 40, 160)  # about one silhouette here
+    zone = ZoneGeometry("z", np.array([[0, 0], [320, 0], [320, 240], [0, 240]], float),
+                        (240, 320), None, None,
+                        height_ref=HeightRef(((160, 230, 160, 170), (160, 120, 160, 90))))
+    settings = GeometrySettings(
+        background=BackgroundSettings(buffer=40, every=1, recompute=5, ready_kept=10,
+                                      estimator="mode"),
+        ghosts=GhostSettings() if ghosts else None)
+    det = GeometryDetector(settings)
+    for frame in [floor] * 15 + [group] * 25:  # floor first, then the group for longer
+        det.prime(noisy(rng, frame))
+    after_group = det.count(noisy(rng, floor), [zone])["z"][0]
+    for _ in range(3):
+        det.prime(noisy(rng, person))
+    stopped = det.count(noisy(rng, person), [zone])["z"][0]
+    return after_group, stopped
+
+
+def test_a_group_that_stood_long_and_left_leaves_no_ghost_while_one_that_stops_counts():
+    ghost, stopped = _ghost_run(ghosts=True)
+    kept_ghost, _ = _ghost_run(ghosts=False)
+    assert kept_ghost >= 2  # the background had learnt the group: its floor looks like people
+    assert ghost == 0.0, ghost
+    assert 0.5 <= stopped <= 2.0, stopped  # a person who has just stopped is still counted
