@@ -71,16 +71,19 @@ def camera_setup(path: str | None, runner: Any) -> Any:
                 out[zone.id] = round(ground_area_m2(zone.polygon, homography), 2)
         return out
 
-    def fit(raw: list[float], truth: list[float]) -> dict[str, Any]:
+    def fit(raw: list[float], truth: list[float], edges: list[float] | None) -> dict[str, Any]:
         import numpy as np
 
         from crowdwatch.tools.fewshot import fit_correction
 
-        found = fit_correction(np.asarray(raw, dtype=float), np.asarray(truth, dtype=float))
+        lengths = None if edges is None else np.asarray(edges, dtype=float)
+        found = fit_correction(np.asarray(raw, dtype=float), np.asarray(truth, dtype=float),
+                               lengths)
         return {"layout": found.layout, "slope": found.slope, "offset": found.offset,
+                "edge_weight": found.edge_weight,
                 "cv_mae": found.cv_mae, "constant_cv_mae": found.constant_cv_mae,
-                "warning": found.warning,
-                "corrected": [round(float(v), 2) for v in found.apply(np.asarray(raw))]}
+                "warning": found.warning, "corrected": [
+                    round(float(v), 2) for v in found.apply(np.asarray(raw), lengths)]}
 
     def geometry_of(cam: CameraConfig) -> tuple[float, float, float] | None:
         from crowdwatch.detectors.registry import has_geometry

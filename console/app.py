@@ -367,13 +367,14 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
 
     async def detector(request: Request) -> Response:
         fit = await admin_json(request, admin, same_origin, lambda d: (
-            float(d["slope"]), float(d["offset"])))
+            float(d["slope"]), float(d["offset"]), float(d.get("edge_weight", 0.0))))
         if isinstance(fit, Response):
             return fit
-        slope, offset = fit
+        slope, offset, edge_weight = fit
         how, client = who(request)
         status, result = await asyncio.to_thread(
-            setup.apply_calibration, request.path_params["camera"], slope, offset, how, client)
+            setup.apply_calibration, request.path_params["camera"], slope, offset, how, client,
+            edge_weight)
         return JSONResponse(result, status_code=status)
 
     async def add_camera(request: Request) -> Response:

@@ -46,9 +46,11 @@ class LabelFrame:
     taken: float
     jpeg: bytes
     counts: dict[str, float]
+    edges: dict[str, float]  # new-edge length per zone (geometry counter), else empty
 
 
-Fit = Callable[[list[float], list[float]], dict[str, Any]]
+# (raw counts, labelled truth, new-edge lengths or None) -> the fitted correction
+Fit = Callable[[list[float], list[float], list[float] | None], dict[str, Any]]
 MAX_LABEL_FRAMES = 60  # per camera, in memory
 LABEL_FRAMES_KEPT_S = 1800.0  # frames older than this are dropped
 
@@ -73,7 +75,8 @@ class Setup:
     apply: Callable[[CrowdwatchConfig], str | None]
     areas: Callable[[CameraConfig], dict[str, float | None]]
     audit_path: str | None = None
-    label_frame: Callable[[str], tuple[bytes, dict[str, float]] | None] | None = None
+    label_frame: Callable[[str], tuple[bytes, dict[str, float], dict[str, float]] | None
+                          ] | None = None
     fit: Fit | None = None
     # The camera's current geometry correction (slope, offset, edge_weight), or None when
     # it does not count with the geometry counter (only that counter takes a few-shot
@@ -89,7 +92,7 @@ class Setup:
         got = self.label_frame(camera_id)
         if got is None:
             return None
-        frame = LabelFrame(uuid.uuid4().hex[:10], time.time(), got[0], got[1])
+        frame = LabelFrame(uuid.uuid4().hex[:10], time.time(), got[0], got[1], got[2])
         self.frames[camera_id] = [*self.kept_frames(camera_id), frame][-MAX_LABEL_FRAMES:]
         self.audit("label_frame", camera_id, who, client, frame=frame.id)
         return frame
@@ -119,6 +122,7 @@ class Setup:
         if cam is None or self.fit is None:
             return 404, {"ok": False, "error": f"no camera {camera_id!r}"}
         raw: list[float] = []
+        edges: list[float | None] = []
         truth: list[float] = []
         points = []
         for frame_id, heads in labels.items():
@@ -131,16 +135,22 @@ class Setup:
                 n = sum(1 for h in heads if isinstance(h, list) and len(h) == 2
                         and inside([float(h[0]), float(h[1])], zone.polygon))
                 raw.append(frame.counts[zone.id])
+                edges.append(frame.edges.get(zone.id))
                 truth.append(float(n))
                 points.append({"frame": frame_id, "zone": zone.id,
                                "raw": frame.counts[zone.id], "truth": n})
         if len(raw) < 3:
             return 400, {"ok": False, "error": "label at least 3 frames (heads inside a zone)"}
-        result = self.fit(raw, truth)
+        # The edge length is offered to the fit only if every labelled frame has it.
+        offered = all(e is not None for e in edges)
+        result = self.fit(raw, truth, [float(e) for e in edges if e is not None]
+                          if offered else None)
+        result["edges_offered"] = offered
         for point, corrected in zip(points, result.pop("corrected"), strict=True):
             point["counted"] = corrected
         current = self.geometry_of(cam) if self.geometry_of else None
-        result["applicable"] = current is not None and result["slope"] > 0
+        result["applicable"] = current is not None and (
+            result["slope"] > 0 or result.get("edge_weight", 0.0) > 0)
         if current is None:
             result["note"] = ("this camera does not count with the geometry counter, so the "
                               "fit is an evaluation only: give its zones ground points or "
@@ -148,7 +158,7 @@ class Setup:
         return 200, {"ok": True, **result, "points": points}
 
     def apply_calibration(self, camera_id: str, slope: float, offset: float, who: str,
-                          client: str) -> tuple[int, dict[str, Any]]:
+                          client: str, edge_weight: float = 0.0) -> tuple[int, dict[str, Any]]:
         cam = self.camera(camera_id)
         current = self.geometry_of(cam) if cam is not None and self.geometry_of else None
         if self.editor is None or current is None:
@@ -159,13 +169,14 @@ class Setup:
         s0, o0, e0 = current
         detector = {"kind": "geometry", "slope": round(slope * s0, 4),
                     "offset": round(slope * o0 + offset, 3)}
-        if e0:
-            detector["edge_weight"] = round(slope * e0, 5)
+        if e0 or edge_weight:
+            detector["edge_weight"] = round(slope * e0 + edge_weight, 5)
         try:
             text, config = self.editor.detector_edited(camera_id, detector)
         except ConfigFileError as exc:
             return 422, {"ok": False, "problems": problems_of(exc)}
-        self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset)
+        self.audit("calibrate", camera_id, who, client, slope=slope, offset=offset,
+                   edge_weight=edge_weight)
         return commit(self.editor, text, config, self.apply)
 
     def add_camera(self, camera_id: str, url: str, who: str, client: str

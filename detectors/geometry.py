@@ -154,6 +154,10 @@ class GeometryDetector(BackgroundCamera):
         self._plans: dict[tuple, _ZonePlan] = {}
         self._bg_edges: tuple[int, np.ndarray] | None = None  # (id of bg image, its edges)
         self._gains = SampleGains()
+        # Labelling asks for the edge length of the frame it keeps (it may be weighed by
+        # the few-shot fit even while this camera does not weigh it yet).
+        self.measure_edges = False
+        self.last_edges: dict[str, float] = {}
 
     def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
         key = (zone.zone_id, zone.shape, shape)
@@ -200,6 +204,8 @@ class GeometryDetector(BackgroundCamera):
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         slope, offset = self.correction
         quality = self.bg.warm
-        feats = self.raw_features(frame, zones, edges=self.edge_weight != 0.0)
+        measured = self.edge_weight != 0.0 or self.measure_edges
+        feats = self.raw_features(frame, zones, edges=measured)
+        self.last_edges = {zid: length for zid, (_, length) in feats.items()} if measured else {}
         return {zid: (max(0.0, slope * raw + self.edge_weight * length + offset), quality)
                 for zid, (raw, length) in feats.items()}

@@ -34,6 +34,10 @@ log = logging.getLogger("crowdwatch.ingest")
 Emit = Callable[[CountEvent | CameraHealth], None]
 
 
+# A label frame: masked JPEG, count per zone, new-edge length per zone (geometry only).
+LabelSample = tuple[bytes, dict[str, float], dict[str, float]]
+
+
 class CameraPipeline:
     """Frame → counts for one camera; no threads, so tests and eval can drive it directly."""
 
@@ -136,12 +140,12 @@ class CameraWorker(threading.Thread):
         found: bytes | None = self._request(self._snapshot_waiters, timeout)
         return found
 
-    def label_frame(self, timeout: float = 10.0) -> tuple[bytes, dict[str, float]] | None:
+    def label_frame(self, timeout: float = 10.0) -> LabelSample | None:
         """The next *counted* frame as a masked JPEG (in memory) with what the detector
-        counted in each zone on it: one sample for few-shot calibration. None if the
-        camera counts nothing within ``timeout`` (down, warming up)."""
-        found: tuple[bytes, dict[str, float]] | None = self._request(self._label_waiters,
-                                                                     timeout)
+        counted in each zone on it and, from the geometry counter, each zone's new-edge
+        length: one sample for few-shot calibration. None if the camera counts nothing
+        within ``timeout`` (down, warming up)."""
+        found: LabelSample | None = self._request(self._label_waiters, timeout)
         return found
 
     def _request(self, waiters: list[tuple[threading.Event, list[Any]]],
@@ -265,12 +269,16 @@ class CameraWorker(threading.Thread):
             if verdict.state != "up":
                 continue  # a frozen or tampered view gives confident nonsense: no counts
             started = time.perf_counter()
+            detector = self.pipeline.detector
+            if hasattr(detector, "measure_edges"):
+                detector.measure_edges = bool(self._label_waiters)
             events = self.pipeline.process(frame)
             detect_hist.observe(time.perf_counter() - started)
             if self._label_waiters:
                 jpeg = self._masked_jpeg(frame.image)
-                self._answer(self._label_waiters, None if jpeg is None else
-                             (jpeg, {e.zone_id: e.count for e in events}))
+                self._answer(self._label_waiters, None if jpeg is None else (
+                    jpeg, {e.zone_id: e.count for e in events},
+                    dict(getattr(detector, "last_edges", {}))))
             for event in events:
                 self.emit(event)
         return False

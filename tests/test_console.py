@@ -385,8 +385,8 @@ def test_label_frames_expire_on_every_read_not_only_at_the_next_capture():
     setup = Setup(None, lambda: config, lambda cam: None, lambda cfg: None, lambda cam: {})
     now = time.time()
     setup.frames["school-gate-sim"] = [
-        LabelFrame("old", now - LABEL_FRAMES_KEPT_S - 1, b"\xff\xd8old", {}),
-        LabelFrame("new", now - 5, b"\xff\xd8new", {})]
+        LabelFrame("old", now - LABEL_FRAMES_KEPT_S - 1, b"\xff\xd8old", {}, {}),
+        LabelFrame("new", now - 5, b"\xff\xd8new", {}, {})]
     assert setup.frame("school-gate-sim", "old") is None
     assert [f.id for f in setup.frames["school-gate-sim"]] == ["new"]  # gone from memory
     setup.frames["school-gate-sim"][0].taken = now - LABEL_FRAMES_KEPT_S - 1
@@ -732,6 +732,8 @@ def test_labelled_frames_calibrate_the_geometry_counter_and_apply(tmp_path):
         wait_for(lambda: js("return S.fit && S.fit.ok"), 20, "the calibration")
         fit = js("return S.fit")
         assert fit["layout"] in ("scale", "affine") and abs(fit["slope"] - 2) < 0.1, fit
+        # Each kept frame carried its new-edge length to the fit, which needs none here.
+        assert fit["edges_offered"] is True and fit["edge_weight"] == 0.0
         assert js("return document.querySelectorAll('#calibration svg circle').length") == 10
         driver.save_screenshot(str(tmp_path / "calibrated.png"))
         driver.find_element("id", "apply-calibration").click()

@@ -369,7 +369,8 @@ async function calibrate() {
   S.fit = fit;
   drawSteps();
   const err = fit.cv_mae === null ? "not cross-validated (too few frames)" : `expected error ${fit.cv_mae} people (a constant: ${fit.constant_cv_mae})`;
-  box.appendChild(el("div", "", `${fit.layout}: count = ${fit.slope.toFixed(3)} × raw + ${fit.offset.toFixed(2)}; ${err}`));
+  const edges = fit.edge_weight ? ` + ${fit.edge_weight.toFixed(3)} × new-edge length` : "";
+  box.appendChild(el("div", "", `${fit.layout}: count = ${fit.slope.toFixed(3)} × raw${edges} + ${fit.offset.toFixed(2)}; ${err}`));
   if (fit.warning) box.appendChild(el("div", "problem", fit.warning));
   if (fit.note) box.appendChild(el("div", "muted", fit.note));
   box.appendChild(scatter(fit.points));
@@ -401,7 +402,7 @@ function scatter(points) {
 async function applyCalibration() {
   const r = await fetch(`/api/setup/cameras/${encodeURIComponent(S.camera)}/detector`, {
     method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ slope: S.fit.slope, offset: S.fit.offset }) });
+    body: JSON.stringify({ slope: S.fit.slope, offset: S.fit.offset, edge_weight: S.fit.edge_weight || 0 }) });
   const answer = await r.json();
   if (answer.ok) S.applied = true;
   show("result", answer);

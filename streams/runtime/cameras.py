@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 
 from crowdwatch.config import CameraConfig
-from crowdwatch.ingest.camera import CameraWorker, Emit
+from crowdwatch.ingest.camera import CameraWorker, Emit, LabelSample
 from crowdwatch.metrics import Metrics
 
 
@@ -48,7 +48,7 @@ class CameraFleet:
         worker = self.running(camera_id)
         return None if worker is None else worker.snapshot()
 
-    def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
+    def label_frame(self, camera_id: str) -> LabelSample | None:
         """A masked JPEG of the camera's next counted frame with its per-zone counts."""
         worker = self.running(camera_id)
         return None if worker is None else worker.label_frame()

@@ -17,6 +17,7 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetterFile
 from crowdwatch.events import Alert, CameraHealth, CountEvent, SensorEvent
+from crowdwatch.ingest.camera import LabelSample
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
@@ -104,7 +105,7 @@ class EmbeddedRunner:
         frame in time)."""
         return self.cameras.snapshot(camera_id)
 
-    def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
+    def label_frame(self, camera_id: str) -> LabelSample | None:
         """A masked JPEG of the camera's next counted frame with its per-zone counts."""
         return self.cameras.label_frame(camera_id)
 

@@ -26,6 +26,7 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetter, note_rejection
 from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_json
+from crowdwatch.ingest.camera import LabelSample
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.rules.registry import rule_series
@@ -154,7 +155,7 @@ class IngestRunner:
     def snapshot(self, camera_id: str) -> bytes | None:
         return self.cameras.snapshot(camera_id)
 
-    def label_frame(self, camera_id: str) -> tuple[bytes, dict[str, float]] | None:
+    def label_frame(self, camera_id: str) -> LabelSample | None:
         return self.cameras.label_frame(camera_id)
 
     def reload(self, config: CrowdwatchConfig, timeout: float = 15.0) -> str | None:
