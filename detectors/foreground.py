@@ -51,8 +51,9 @@ _MAX3_HALF_NORMAL_P30 = 0.97
 
 
 def _chroma(img: np.ndarray) -> np.ndarray:
-    total = img.sum(axis=2, keepdims=True) + 1.0
-    return img[:, :, :2] / total
+    """(b, g) chromaticity of B, G, R values along the last axis."""
+    total = img.sum(axis=-1, keepdims=True) + 1.0
+    return img[..., :2] / total
 
 
 def _texture_kept(g_img: np.ndarray, g_bg: np.ndarray, threshold: float,
@@ -125,8 +126,11 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     unshadow = fg & (ratio > 1.0 / s.shadow_ratio[1]) & (ratio < 1.0 / s.shadow_ratio[0])
     if shadow.any() or unshadow.any():
         texture = _texture_kept(g_img, g_bg, threshold, s) > s.shadow_texture
-        chroma_gap = np.abs(_chroma(f_img) - _chroma(f_bg)).max(axis=2)
-        fg &= ~(shadow & ((chroma_gap < s.shadow_chroma) | texture))
+        at = np.nonzero(shadow)  # chromaticity only where it can matter
+        same_chroma = np.zeros_like(shadow)
+        same_chroma[at] = np.abs(_chroma(f_img[at]) - _chroma(f_bg[at])).max(axis=-1) < (
+            s.shadow_chroma)
+        fg &= ~(shadow & (same_chroma | texture))
         fg &= ~(unshadow & texture)
     crop = fg.astype(np.uint8)
     if s.open_px > 1:

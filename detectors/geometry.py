@@ -15,6 +15,13 @@ are one formula:
 A blob's count is ``max(1, Σ w·f)`` over its pixels (``w = 1/a``, ``f`` the cell's
 occlusion factor), so the counter switches from objects to area as density grows.
 
+Feet, not pixels, are counted: a pixel weighs ``1/a`` of its owner, and only if the
+owner's feet are in the zone. The owner's feet are taken where the foreground below
+the pixel ends, but no lower than a head height (``owner_weights``): a lone person is
+then counted whole at their feet, whatever part of them a pixel is, so a person in a
+zone that looks shallow from a low camera counts fully and one in front of it not at
+all (a fixed "middle of a person" rule cut both in half).
+
 A second, label-free measurement rides along for few-shot calibration: the length of
 the edges that are in the frame but not in the background, in person heights
 (each edge pixel weighs ``1/h``: outlines grow with a person's size, not area). It
@@ -51,6 +58,9 @@ class GeometrySettings:
     work_width: int = 320
     min_person: float = 0.3  # a blob smaller than this share of a person is noise
     cell_heights: float = 2.5  # occlusion cells span several people (Poisson needs a few)
+    # Whose pixel is it: "runs" (per frame, from where the foreground below it ends) or
+    # "mid_body" (fixed: the person it would be the middle of).
+    owners: str = "runs"
     # A standing crowd must not become background: a long median, and no count until
     # half of it is filled (about 3 minutes at 2 samples/s).
     background: BackgroundSettings = field(
@@ -64,12 +74,15 @@ class GeometrySettings:
 class _ZonePlan:
     """Per zone, at work resolution: pixel weights and the occlusion cells."""
 
-    mask: np.ndarray  # uint8
-    weight: np.ndarray  # 1 / expected silhouette area, 0 outside the zone
+    mask: np.ndarray  # uint8: pixels a person standing in the zone can cover
+    weight: np.ndarray  # 1 / expected silhouette area, 0 outside the zone (mid-body owner)
     cells: np.ndarray  # int32 cell index per pixel (0 outside)
     cell_pixels: np.ndarray  # zone pixels per cell
     n_cells: int
     per_height: np.ndarray  # 1 / expected person height, 0 outside the zone (edge lengths)
+    zone: np.ndarray  # bool: the zone's own pixels (where feet count)
+    lowest_feet: np.ndarray  # int row of the feet of a person whose head is at the pixel
+    area_at_feet: np.ndarray  # expected silhouette area of a person with feet at the pixel
 
 
 def people_region(zone_mask: np.ndarray, foot_rows: np.ndarray) -> np.ndarray:
@@ -104,13 +117,60 @@ def plan_zone(zone: ZoneGeometry, settings: GeometrySettings) -> _ZonePlan:
         cells[band] = next_id + col_ids[None, :]
         next_id += int(col_ids.max()) + 1
         y += side
+    per_height = np.where(mask > 0, 1.0 / body_heights, 0.0).astype(np.float32)
+    lowest, _ = mid_body_feet(heights, share=1.0)
+    lowest_rows = np.clip(np.round(lowest).astype(np.int32), 0, rows - 1)
+    zone_px = zone.mask > 0
+    if settings.owners == "runs":
+        # Any pixel between a zone row and a head height above it may be an in-zone
+        # person's: which one is decided per frame from the foreground.
+        above = np.vstack([np.zeros((1, cols), np.int32), np.cumsum(zone_px, axis=0)])
+        reach = above[lowest_rows + 1, np.arange(cols)[None, :]] - above[:-1]
+        region = reach > 0
+        # ... and the foreground below them, down to a head height, to see where their
+        # runs end (a person in front of the zone ends below it).
+        down = np.maximum.accumulate(np.where(region, lowest_rows, -1), axis=0)
+        mask = (region | (np.arange(rows)[:, None] <= down)).astype(np.uint8)
     cells *= mask > 0
     cell_pixels = np.bincount(cells.ravel(), minlength=next_id).astype(np.float64)
-    per_height = np.where(mask > 0, 1.0 / body_heights, 0.0).astype(np.float32)
-    return _ZonePlan(mask, weight, cells, cell_pixels, next_id, per_height)
+    return _ZonePlan(mask, weight, cells, cell_pixels, next_id, per_height, zone_px,
+                     lowest_rows, (SILHOUETTE_AREA_RATIO * heights**2).astype(np.float32))
 
 
-def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
+def run_bottoms(fg: np.ndarray) -> np.ndarray:
+    """Per foreground pixel, the row where its vertical foreground run ends below it
+    (the nearest run end at or below a pixel is its own run's)."""
+    rows = fg.shape[0]
+    on = fg > 0
+    below = np.zeros_like(on)
+    below[:-1] = on[1:]
+    ends = np.where(on & ~below, np.arange(rows, dtype=np.int32)[:, None], rows - 1)
+    return np.minimum.accumulate(ends[::-1], axis=0)[::-1]
+
+
+def owner_weights(fg: np.ndarray, plan: _ZonePlan) -> np.ndarray:
+    """1/area of each foreground pixel's owner if the owner's feet are in the zone, else 0.
+
+    The owner's feet are no lower than a head height below the pixel, and no lower than
+    where the foreground under the pixel ends: for a lone person that is their feet,
+    whatever part of them the pixel is; in a crowd, the nearest person's. So a person
+    standing in the zone counts whole however shallow the zone looks from the camera,
+    and one standing in front of it does not count at all.
+    """
+    ys, xs = np.nonzero(fg)
+    weights = np.zeros(fg.shape, np.float32)
+    if not len(ys):
+        return weights
+    y0, y1 = int(ys.min()), int(ys.max()) + 1
+    bottoms = run_bottoms(fg[y0:y1])[ys - y0, xs] + y0
+    feet = np.minimum(plan.lowest_feet[ys, xs], bottoms)
+    inside = plan.zone[feet, xs]
+    weights[ys[inside], xs[inside]] = 1.0 / plan.area_at_feet[feet[inside], xs[inside]]
+    return weights
+
+
+def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float,
+                 owners: str = "runs") -> float:
     """People in one zone from its foreground mask (see the module docstring)."""
     covered = np.bincount(plan.cells.ravel(), weights=fg.ravel().astype(np.float64),
                           minlength=plan.n_cells)
@@ -121,7 +181,8 @@ def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float) -> float:
     n_blobs, labels = cv2.connectedComponents(fg, connectivity=8)
     if n_blobs <= 1:
         return 0.0
-    per_pixel = plan.weight * factor[plan.cells]
+    weight = plan.weight if owners == "mid_body" else owner_weights(fg, plan)
+    per_pixel = weight * factor[plan.cells]
     blob = np.bincount(labels.ravel(), weights=per_pixel.ravel(), minlength=n_blobs)[1:]
     blob = blob[blob >= min_person]
     return float(np.maximum(blob, 1.0).sum())
@@ -194,7 +255,8 @@ class GeometryDetector(BackgroundCamera):
                                  self.s.ghosts)
             length = 0.0 if frame_edges is None else new_edge_length(
                 frame_edges, self._background_edges(), plan)
-            out[zone.zone_id] = (count_people(fg, plan, self.s.min_person), length)
+            out[zone.zone_id] = (count_people(fg, plan, self.s.min_person, self.s.owners),
+                                 length)
         return out
 
     def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:

@@ -130,12 +130,14 @@ def person_height_map(
     return relative * k
 
 
-def mid_body_feet(height_at_foot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mid_body_feet(height_at_foot: np.ndarray, share: float = 0.5
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(foot row, person height) of the person a pixel most likely belongs to.
 
     A pixel at row y is, on average, mid-body of a person whose feet are lower, at
     y_f = y + h(y_f)/2; solved by fixed-point iteration down each column. Feet beyond
-    the bottom edge extrapolate the last rows' growth.
+    the bottom edge extrapolate the last rows' growth. ``share`` 1 gives the feet of a
+    person whose head is at the pixel (the lowest feet it can belong to).
     """
     rows, cols = height_at_foot.shape
     ys = np.arange(rows, dtype=np.float64)[:, None].repeat(cols, axis=1)
@@ -149,8 +151,8 @@ def mid_body_feet(height_at_foot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.where(foot > rows - 1, h + (foot - (rows - 1)) * growth, h)
 
     foot = ys.copy()
-    for _ in range(4):
-        foot = ys + 0.5 * height_at(foot)
+    for _ in range(4 if share <= 0.5 else 6):
+        foot = ys + share * height_at(foot)
     return foot, np.maximum(height_at(foot), 1.0)
 
 
