@@ -136,6 +136,8 @@ def plot(result: dict, sims: list[dict], mall: dict, path: str) -> None:
                      + (f"sun (shadow {params.shadow:.1f})" if params.shadow else "overcast"),
                      fontsize=8)
         ax.legend(fontsize=7)
+    for ax in axes.ravel()[3 + len(sims):]:
+        ax.axis("off")
     fig.suptitle("bench_transfer: zero-label and few-shot counting on unseen scenes "
                  f"(min skill {result['min_skill']:+.2f})")
     fig.tight_layout()
