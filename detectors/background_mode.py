@@ -16,8 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# The largest of three channels' |N(0, σ)| has its 30th percentile at 0.97 σ.
-_MAX3_HALF_NORMAL_P30 = 0.97
+from crowdwatch.detectors.foreground import MAX3_HALF_NORMAL_P30
 
 
 def _max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,7 +38,7 @@ def pair_noise(frames: list[np.ndarray]) -> float:
     step = max(1, len(frames) // 4)
     values = [float(np.percentile(_max_channel_diff(frames[i], frames[i - step]), 30))
               for i in range(step, len(frames), step)]
-    return float(np.median(values)) / _MAX3_HALF_NORMAL_P30
+    return float(np.median(values)) / MAX3_HALF_NORMAL_P30
 
 
 def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float = 3.0,

@@ -47,7 +47,7 @@ class ForegroundSettings:
 
 # The largest of three channels' |N(0, σ)| has its 30th percentile at 0.97 σ
 # (P(|N| < x)³ = 0.3).
-_MAX3_HALF_NORMAL_P30 = 0.97
+MAX3_HALF_NORMAL_P30 = 0.97
 
 
 def _chroma(img: np.ndarray) -> np.ndarray:
@@ -83,7 +83,7 @@ def frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
         lit[:] = True
     gain = max(0.2, float(np.median(f_img.sum(axis=2)[lit] / np.maximum(g_bg[lit], 30.0))))
     diff = np.abs(f_img[lit] / gain - f_bg[lit]).max(axis=1)
-    sigma = float(np.percentile(diff, s.noise_percentile)) / _MAX3_HALF_NORMAL_P30
+    sigma = float(np.percentile(diff, s.noise_percentile)) / MAX3_HALF_NORMAL_P30
     return gain, min(s.max_threshold, max(s.min_threshold, s.noise_sigmas * sigma))
 
 

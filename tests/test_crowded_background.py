@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from crowdwatch.detectors.background import order_statistic_u8
+from crowdwatch.detectors.background import BackgroundSettings, order_statistic_u8
 from crowdwatch.detectors.background_mode import modal_u8
 from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask
+from crowdwatch.detectors.geometry import GeometryDetector, GeometrySettings
+from crowdwatch.detectors.ghosts import GhostSettings
+from crowdwatch.detectors.person_scale import HeightRef
+from crowdwatch.detectors.zones import ZoneGeometry
 
 
 def floor_image(rng: np.random.Generator, shape: tuple[int, int] = (120, 200)) -> np.ndarray:
@@ -66,13 +70,18 @@ def test_a_crowd_filling_the_zone_is_still_foreground_under_a_light_change():
     assert not fg[~inside].any()
 
 
+# A 320x240 camera: people 60 px tall with feet at row 230, 30 px at row 120.
+HEIGHTS = HeightRef(((160, 230, 160, 170), (160, 120, 160, 90)))
+
+
+def fast_background(buffer: int) -> BackgroundSettings:
+    """Every frame kept: a background in tens of frames instead of minutes."""
+    return BackgroundSettings(buffer=buffer, every=1, recompute=5, ready_kept=10,
+                              estimator="mode")
+
+
 def _ghost_run(ghosts: bool) -> tuple[float, float]:
     """(count just after a long-standing group left, count of a person who then stops)."""
-    from crowdwatch.detectors.background import BackgroundSettings
-    from crowdwatch.detectors.geometry import GeometryDetector, GeometrySettings
-    from crowdwatch.detectors.ghosts import GhostSettings
-    from crowdwatch.detectors.person_scale import HeightRef
-    from crowdwatch.detectors.zones import ZoneGeometry
 
     rng = np.random.default_rng(7)
     floor = floor_image(rng, (240, 320))
@@ -81,12 +90,9 @@ def _ghost_run(ghosts: bool) -> tuple[float, float]:
     person = floor.copy()
     person[150:210, 225:235] = (40, 40, 160)  # about one silhouette here
     zone = ZoneGeometry("z", np.array([[0, 0], [320, 0], [320, 240], [0, 240]], float),
-                        (240, 320), None, None,
-                        height_ref=HeightRef(((160, 230, 160, 170), (160, 120, 160, 90))))
-    settings = GeometrySettings(
-        background=BackgroundSettings(buffer=40, every=1, recompute=5, ready_kept=10,
-                                      estimator="mode"),
-        ghosts=GhostSettings() if ghosts else None)
+                        (240, 320), None, None, height_ref=HEIGHTS)
+    settings = GeometrySettings(background=fast_background(40),
+                                ghosts=GhostSettings() if ghosts else None)
     det = GeometryDetector(settings)
     for frame in [floor] * 15 + [group] * 25:  # floor first, then the group for longer
         det.prime(noisy(rng, frame))
@@ -108,19 +114,12 @@ def test_a_group_that_stood_long_and_left_leaves_no_ghost_while_one_that_stops_c
 def _shallow_zone_counts(owners: str) -> tuple[float, float]:
     """(a group of 4 standing side by side in a shallow zone, the same group just in
     front of it)."""
-    from crowdwatch.detectors.background import BackgroundSettings
-    from crowdwatch.detectors.geometry import GeometryDetector, GeometrySettings
-    from crowdwatch.detectors.person_scale import HeightRef
-    from crowdwatch.detectors.zones import ZoneGeometry
-
     rng = np.random.default_rng(8)
     floor = floor_image(rng, (240, 320))
-    # Heights: 60 px with feet at row 230, 30 px at row 120 (a low camera's shallow zone).
-    ref = HeightRef(((160, 230, 160, 170), (160, 120, 160, 90)))
+    # A zone 25 rows deep where people are ~50 px tall: how a low camera sees it.
     zone = ZoneGeometry("z", np.array([[40, 150], [280, 150], [280, 175], [40, 175]], float),
-                        (240, 320), None, None, height_ref=ref)
-    settings = GeometrySettings(owners=owners, background=BackgroundSettings(
-        buffer=20, every=1, recompute=5, ready_kept=10, estimator="mode"))
+                        (240, 320), None, None, height_ref=HEIGHTS)
+    settings = GeometrySettings(owners=owners, background=fast_background(20))
 
     def count(feet_row: int, people: int = 4) -> float:
         det = GeometryDetector(settings)

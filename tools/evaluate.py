@@ -268,11 +268,12 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
     """(extra report fields, test predictions), or (None, why it was skipped)."""
     if name in ("geometry", "hog"):
         fit_rows = [i for i, n in enumerate(train) if n in col.raw]
-        x = np.array([np.atleast_1d(col.raw[train[i]]) for i in fit_rows], dtype=float)
+        # Geometry gives (raw count, new-edge length) per frame, HOG a count.
         x_test = np.array([np.atleast_1d(col.raw[n]) for n in frames], dtype=float)
-        second = x.shape[1] > 1 if len(x) else x_test.shape[1] > 1
-        corr = fit_correction(x[:, 0] if len(x) else x, y_train[fit_rows],
-                              x[:, 1] if second and len(x) else None)
+        x = np.array([np.atleast_1d(col.raw[train[i]]) for i in fit_rows],
+                     dtype=float).reshape(-1, x_test.shape[1])
+        second = x_test.shape[1] > 1
+        corr = fit_correction(x[:, 0], y_train[fit_rows], x[:, 1] if second else None)
         pred = corr.apply(x_test[:, 0], x_test[:, 1] if second else None)
         calibration = {"layout": corr.layout, "slope": round(corr.slope, 4),
                        "offset": round(corr.offset, 4), "edge_weight": round(corr.edge_weight, 5)}
