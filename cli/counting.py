@@ -13,6 +13,8 @@ from crowdwatch.cli.common import load_site, points
 from crowdwatch.errors import SourceError, UsageError
 from crowdwatch.progress import Progress
 
+HOLD_HELP = ("memory (MiB) for labelled frames that arrive while the background is being "
+             "built; they are measured once it is ready (default %(default)s)")
 
 def _geometry_zone(zone: Any, args: argparse.Namespace) -> Any:
     """Attach --height-ref, --perspective and --ground-* to an evaluation zone."""
@@ -91,34 +93,51 @@ def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int,
 
     from crowdwatch.detectors.geometry import GeometryDetector
     from crowdwatch.ingest.sources import numbered_frames
-    from crowdwatch.tools.fewshot import fit_correction
+    from crowdwatch.tools.fewshot import fit_with_deferred
+    from crowdwatch.tools.held_frames import HeldFrames
 
     if not zone.knows_person_size:
         raise UsageError("--layout geometry needs --height-ref (with or without "
                          "--perspective) or --ground-image/--ground-world")
     detector = GeometryDetector()
-    raw, edges, ys = [], [], []
+    measured: dict[int, tuple[float, float]] = {}  # frame -> (raw count, new-edge length)
+    held = HeldFrames(args.hold_mb)  # labelled while the background is being built
     bar = Progress(last, "calibrate")
-    for number, image in numbered_frames(args.source, stop=last):
-        if number in labelled and detector.ready:  # live, counts wait for the background
-            count, length = detector.raw_features(image, [zone])[zone.zone_id]
-            raw.append(count)
-            edges.append(length)
-            ys.append(labelled[number])
+    # Past the last labelled frame, footage is read only while labelled frames wait for
+    # the background to be ready.
+    for number, image in numbered_frames(args.source):
+        if number > last and not held.waiting:
+            break
+        if number in labelled and detector.ready:
+            measured[number] = detector.raw_features(image, [zone])[zone.zone_id]
         else:
             detector.prime(image)
-        bar.update(number)
+            if number in labelled:
+                held.keep(number, detector, image)
+            if detector.ready:
+                measured |= dict(held.release(detector, zone))
+        bar.update(min(number, last))
     bar.close()
-    if not ys:
-        raise UsageError("no labelled frame came after the background was built; label "
-                         "later frames or give a longer source")
-    corr = fit_correction(np.array(raw), np.array(ys), np.array(edges))
+    if not measured:
+        raise UsageError(f"{args.source}: the footage ended before the background was built "
+                         f"({detector.samples_kept} of {detector.s.background.ready_kept} "
+                         "samples); give a longer source")
+    if held.not_kept:
+        print(f"warning: {held.not_kept} labelled frames from before the background was "
+              f"built were not kept (over --hold-mb {args.hold_mb:g})", file=sys.stderr)
+    ys = [labelled[n] for n in sorted(measured)]
+    raw = [measured[n][0] for n in sorted(measured)]
+    edges = [measured[n][1] for n in sorted(measured)]
+    released = set(held.released)
+    deferred = np.array([n in released for n in sorted(measured)], bool)
+    corr, used = fit_with_deferred(np.array(raw), np.array(ys), np.array(edges), deferred)
     if corr.warning:
         print(f"warning: {corr.warning}", file=sys.stderr)
     result = {"detector": {"kind": "geometry", "slope": round(corr.slope, 4),
                            "offset": round(corr.offset, 4),
                            "edge_weight": round(corr.edge_weight, 5)},
               "layout": corr.layout, "labelled_frames": len(ys),
+              "deferred_frames": int(deferred.sum()), "deferred_frames_used": used,
               "expected_mae": corr.cv_mae, "constant_mae": corr.constant_cv_mae}
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result))
@@ -182,7 +201,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pick = args.train_pick or pick
     setup = EvalSetup(args.source, args.truth, zone, native, train, args.perspective,
                       args.hog_stride, args.hog_upscale, detectors, args.limit, pick,
-                      args.warmup)
+                      args.warmup, args.hold_mb)
     bar = Progress(1, "eval")
 
     def progress(done: int, total: int) -> None:
@@ -230,6 +249,7 @@ def register(sub: Any) -> None:
                       help="cells: pixel regression, needs many labels; global: transferable; "
                       "geometry: few-shot correction of the zero-label geometry counter")
     foot.add_argument("--train-frames", type=int, help="use labelled frames up to this number")
+    foot.add_argument("--hold-mb", type=float, default=512.0, help=HOLD_HELP)
     foot.add_argument("--out", type=Path, required=True, help="model JSON to write")
     foot.set_defaults(func=cmd_calibrate_footage)
 
@@ -262,6 +282,7 @@ def register(sub: Any) -> None:
                     "the first N")
     ev.add_argument("--warmup", type=int, default=0,
                     help="the first N frames only build the background (not scored)")
+    ev.add_argument("--hold-mb", type=float, default=512.0, help=HOLD_HELP)
     ev.add_argument("--detectors", help="comma list (default: all that the flags allow: "
                     "geometry,background,background_global,hog)")
     ev.add_argument("--hog-stride", type=int, default=5, help="score HOG on every k-th frame")

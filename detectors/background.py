@@ -224,7 +224,8 @@ class BackgroundCamera:
         self.bg = MedianBackground(settings)
         self._zones: dict[tuple, ZoneGeometry] = {}
 
-    def _resize(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+    def work_image(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """The frame at this counter's work width, and the scale from native pixels."""
         width = self.work_width
         if frame.shape[1] == width:
             return frame, 1.0
@@ -244,9 +245,14 @@ class BackgroundCamera:
     def ready(self) -> bool:
         return self.bg.warm >= 1.0
 
+    @property
+    def samples_kept(self) -> int:
+        """Samples in the background's buffer now (a frame's history, for measure)."""
+        return len(self.bg.frames)
+
     def prime(self, frame: np.ndarray) -> None:
         """Feed the background without counting (warm-up)."""
-        self.bg.update(self._resize(frame)[0])
+        self.bg.update(self.work_image(frame)[0])
 
 
 class BackgroundDetector(BackgroundCamera):
@@ -315,8 +321,14 @@ class BackgroundDetector(BackgroundCamera):
 
     def features(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, np.ndarray]:
         """Update the background with this frame; return each zone's feature vector."""
-        img, scale = self._resize(frame)
+        img, scale = self.work_image(frame)
         self.bg.update(img)
+        return self.measure(img, scale, zones)
+
+    def measure(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
+                *, history: int | None = None) -> dict[str, np.ndarray]:
+        """:meth:`features` of a frame already at work width, without learning from it
+        (``history`` is not needed: these features compare with the background only)."""
         maps = self.maps(img)
         return {z.zone_id: self._pool(maps, self._zone_at(z, img.shape[:2], scale)) for z in zones}
 

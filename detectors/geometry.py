@@ -240,19 +240,28 @@ class GeometryDetector(BackgroundCamera):
     def raw_features(self, frame: np.ndarray, zones: list[ZoneGeometry],
                      edges: bool = True) -> dict[str, tuple[float, float]]:
         """(uncorrected geometric count, new edge length) per zone; updates the background."""
-        img, scale = self._resize(frame)
+        img, scale = self.work_image(frame)
         self.bg.update(img)
+        return self.measure(img, scale, zones, edges)
+
+    def measure(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
+                edges: bool = True, *, history: int | None = None
+                ) -> dict[str, tuple[float, float]]:
+        """:meth:`raw_features` of a frame already at work width, against the background
+        as it is now, without learning from the frame. ``history``: how many of the
+        background's samples came before the frame (all, for a frame just taken); the
+        ghost check looks only at those, as it did when the frame was live."""
         assert self.bg.image is not None
         frame_edges = edges_of(img) if edges else None
         light = frame_light(img, self.bg.image, self.s.foreground)
-        gains = self._gains.of(self.bg.frames, self.bg.image) if self.s.ghosts else None
+        past = self.bg.frames if history is None else self.bg.frames[:history]
+        gains = self._gains.of(past, self.bg.image) if self.s.ghosts else None
         out = {}
         for zone in zones:
             plan = self._plan(zone, img.shape[:2], scale)
             fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground, light)
             if self.s.ghosts and gains is not None:
-                fg = drop_ghosts(img, fg, self.bg.frames, gains, light[0], light[1],
-                                 self.s.ghosts)
+                fg = drop_ghosts(img, fg, past, gains, light[0], light[1], self.s.ghosts)
             length = 0.0 if frame_edges is None else new_edge_length(
                 frame_edges, self._background_edges(), plan)
             out[zone.zone_id] = (count_people(fg, plan, self.s.min_person, self.s.owners),

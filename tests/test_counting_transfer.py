@@ -28,7 +28,8 @@ from crowdwatch.ingest.sim import (
     gate_zone_config,
 )
 from crowdwatch.metrics import Metrics
-from crowdwatch.tools.fewshot import fit_correction
+from crowdwatch.tools.fewshot import fit_correction, fit_with_deferred
+from crowdwatch.tools.held_frames import HeldFrames
 from crowdwatch.tools.sim_counts import count_on_sim, sim_gate_zone
 from tests.test_demo_e2e import new_media_files
 from tests.test_eval_mall import cli, mall
@@ -100,7 +101,10 @@ def test_few_shot_beats_zero_label_on_mall(shared_data, tmp_path):
     assert zero["recommended"] == "geometry"
     assert few["train_frames"] == 30 and few["train_pick"] == "spread"
     g0, g30 = zero["detectors"]["geometry"], few["detectors"]["geometry"]
-    assert g30["calibration"]["layout"] in ("scale", "affine", "none")
+    # A few numbers on top of the zero-label count (its background is ready only at
+    # ~370, so most of the 30 labels were measured once it was).
+    assert g30["calibration"]["layout"] in ("scale", "affine", "edges")
+    assert g30["calibration_deferred"] > 20 and g30["calibration"]["deferred_frames_used"]
     assert g30["cv_mae"] is not None
     assert g30["mae"] < g0["mae"]
     assert g30["skill"] > 0 and g30["beats_constant"]
@@ -213,6 +217,89 @@ def test_warm_up_withholds_counts_until_the_background_is_built():
     detector = worker.pipeline.detector
     assert isinstance(detector, GeometryDetector) and detector.ready
     assert len(detector.bg.frames) >= detector.s.background.ready_kept
+
+
+def test_calibration_frames_labelled_during_warm_up_are_measured_once_it_is_ready(
+        shared_data, tmp_path):
+    """Footage that starts cold, calibrated on its first 80 frames: the geometry
+    counter's background is ready only after ~370, so without keeping those frames it
+    would have no calibration at all (it used to fall back to zero-label)."""
+    m = mall(shared_data)
+    common = ("--source", m["source"], "--truth", m["truth"], "--roi-mask", m["roi"],
+              "--perspective", m["perspective"], "--height-ref", MALL_PAIRS,
+              "--detectors", "geometry", "--limit", "520")
+    zero = eval_json(tmp_path, "zero", *common, "--train-frames", "0", "--warmup", "80")
+    first = eval_json(tmp_path, "first", *common, "--train-frames", "80",
+                      "--train-pick", "first")
+    geo = first["detectors"]["geometry"]
+    assert geo["calibration_deferred"] == 80 and geo["calibration_not_kept"] == 0
+    assert geo["calibration"]["deferred_frames_used"] is True
+    assert geo["calibration"]["layout"] != "none"
+    # Scored on the same frames (81-520, as counted live once ready).
+    assert geo["frames"] == zero["detectors"]["geometry"]["frames"]
+    assert geo["mae"] < 0.6 * zero["detectors"]["geometry"]["mae"]
+    assert geo["skill"] > 0.3
+
+
+def test_calibrate_geometry_on_labels_that_all_come_during_the_warm_up(shared_data, tmp_path):
+    """120 labelled frames, the background ready only at ~370: the footage is read on
+    until it is, and all 120 are fitted (before, calibrate refused: no labelled frame
+    came after the background was built)."""
+    m = mall(shared_data)
+    res = cli("calibrate", "footage", "--layout", "geometry", "--source", m["source"],
+              "--truth", m["truth"], "--roi-mask", m["roi"], "--perspective", m["perspective"],
+              "--height-ref", MALL_PAIRS, "--train-frames", "120", "--out", "geo.json",
+              cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((tmp_path / "geo.json").read_text())
+    assert result["labelled_frames"] == 120 == result["deferred_frames"]
+    assert result["deferred_frames_used"] is True
+    assert result["layout"] in ("scale", "affine", "edges")
+    assert result["expected_mae"] < result["constant_mae"]
+
+
+def test_held_frames_do_not_teach_the_background_and_respect_their_memory_limit():
+    params = SimParams(people=20, base=5, seed=4, width=640, height=360)
+    zone, _ = sim_gate_zone(params)
+    scene = SimScene(params)
+    detector = GeometryDetector()
+    frame_bytes = detector.work_image(scene.render())[0].nbytes
+    held = HeldFrames(limit_mb=3.5 * frame_bytes / 2**20)  # room for 3 frames
+    for i in range(5):
+        scene.advance_to(i * 0.5)
+        image = scene.render()
+        detector.prime(image)
+        held.keep(i, detector, image)
+    assert held.not_kept == 2
+    while not detector.ready:
+        scene.advance_to(scene.t + 0.5)
+        detector.prime(scene.render())
+    frames, background = list(detector.bg.frames), detector.bg.image
+    out = held.release(detector, zone)
+    assert [n for n, _ in out] == [0, 1, 2] == held.released
+    assert all(count >= 0 and length >= 0 for _, (count, length) in out)
+    assert detector.bg.frames == frames and detector.bg.image is background
+    assert held.release(detector, zone) == []
+
+
+def test_deferred_frames_join_the_fit_only_when_the_live_ones_are_too_few():
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(5, 40, 200)
+    raw = 0.5 * truth + rng.normal(0, 1, 200)
+    drifted = np.arange(200) < 100  # deferred, and counted 6 higher (the scene drifted)
+    raw[drifted] += 6
+    corr, used = fit_with_deferred(raw, truth, None, drifted)
+    assert used is False  # 100 live frames are enough, and the drift stays out of the fit
+    live = corr.apply(raw[~drifted])
+    assert np.abs(live - truth[~drifted]).mean() < 2.0
+    polluted = fit_correction(raw, truth)  # what fitting all of them gives
+    assert np.abs(polluted.apply(raw[~drifted]) - truth[~drifted]).mean() > 3.0
+    _, used = fit_with_deferred(raw[80:], truth[80:], None, drifted[80:])
+    assert used is False  # 100 live vs 20 deferred
+    _, used = fit_with_deferred(raw[:110], truth[:110], None, drifted[:110])
+    assert used is True  # 10 live frames, 100 deferred: the labels were mostly warm-up
+    _, used = fit_with_deferred(raw[100:], truth[100:], None, drifted[100:])
+    assert used is False  # nothing deferred
 
 
 def test_console_recalibration_keeps_and_scales_the_edge_weight(tmp_path):

@@ -32,7 +32,8 @@ from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.errors import UsageError
 from crowdwatch.ingest.sources import numbered_frames
 from crowdwatch.tools.calibrate import read_truth
-from crowdwatch.tools.fewshot import blocked_folds, fit_correction
+from crowdwatch.tools.fewshot import blocked_folds, fit_correction, fit_with_deferred
+from crowdwatch.tools.held_frames import HeldFrames
 
 # Published protocols: fit on the first N frames of these datasets, score on the rest.
 KNOWN_PROTOCOLS = {"mall": 800}
@@ -75,6 +76,9 @@ class EvalSetup:
     limit: int | None = None  # last frame number to use (a short slice for tests)
     train_pick: str = "spread"
     warmup: int = 0  # frames that only build the background (never scored or fitted)
+    # Calibration frames that arrive while a background is still being built are kept
+    # (at work width, in memory) up to this size and measured once it is ready.
+    hold_mb: float = 512.0
 
 
 def make_zone(native_shape: tuple[int, int], polygon: list[list[float]] | None = None,
@@ -113,11 +117,17 @@ class _Collected:
     seconds: float = 0.0
     calls: int = 0
     grid: list[int] | None = None  # cell grid (pixel regression, cells layout)
+    held: HeldFrames | None = None  # calibration frames seen while warming up
 
 
-def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: int,
-             progress: Callable[[int, int], None] | None) -> dict[str, _Collected]:
-    """One pass in time order; each detector sees every frame (HOG only its own)."""
+def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: set[int],
+             last: int, progress: Callable[[int, int], None] | None) -> dict[str, _Collected]:
+    """One pass in time order; each detector sees every frame (HOG only its own).
+
+    A detector still building its background withholds counts, as it does live; the
+    calibration frames that arrive meanwhile are measured once it is ready (see
+    :mod:`crowdwatch.tools.held_frames`).
+    """
     streams: dict[str, Any] = {}
     if "geometry" in setup.detectors:
         streams["geometry"] = GeometryDetector()
@@ -127,21 +137,28 @@ def _collect(setup: EvalSetup, labelled: set[int], hog_frames: set[int], last: i
             streams[name] = BackgroundDetector(RegressionModel.blank(layout, weight_map=weights))
     hog = HogDetector(upscale=setup.hog_upscale) if "hog" in setup.detectors else None
     out = {name: _Collected() for name in [*streams, *(["hog"] if hog else [])]}
+    for name in streams:
+        out[name].held = HeldFrames(setup.hold_mb)
     zone = setup.zone
     for number, image in numbered_frames(setup.source, stop=last):
         for name, det in streams.items():
-            # A detector still building its background withholds counts, as it does live.
+            col = out[name]
             if number <= setup.warmup or number not in labelled or not det.ready:
+                assert col.held is not None
                 det.prime(image)
+                if number > setup.warmup and number in train:
+                    col.held.keep(number, det, image)
+                if det.ready:
+                    col.raw |= dict(col.held.release(det, zone))
                 continue
             started = time.perf_counter()
             if name == "geometry":  # (raw count, new-edge length)
                 value: Any = det.raw_features(image, [zone])[zone.zone_id]
             else:
                 value = det.features(image, [zone])[zone.zone_id]
-            out[name].seconds += time.perf_counter() - started
-            out[name].calls += 1
-            out[name].raw[number] = value
+            col.seconds += time.perf_counter() - started
+            col.calls += 1
+            col.raw[number] = value
         if hog is not None and number in hog_frames:
             started = time.perf_counter()
             out["hog"].raw[number] = float(hog.count(image, [zone])[zone.zone_id][0])
@@ -206,7 +223,7 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
         raise UsageError("no labelled frame left to score")
     labelled = set(numbers)
     hog_frames = {n for n in numbers if n in train_set or n % setup.hog_stride == 0}
-    collected = _collect(setup, labelled, hog_frames, max(numbers), progress)
+    collected = _collect(setup, labelled, train_set, hog_frames, max(numbers), progress)
     y_train = np.array([truth[n] for n in train], dtype=float)
     y_test_all = {n: truth[n] for n in test}
     oracle = not train
@@ -248,6 +265,9 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
             "beats_constant": skill > 0, "collapsed": bool(collapsed),
             "ms_per_frame": round(1000 * col.seconds / max(1, col.calls), 3),
             "frames": len(frames), "bands": _bands(pred, y, setup.zone.area_m2, edges)}
+        if col.held and (col.held.released or col.held.not_kept):  # labelled while warming up
+            res |= {"calibration_deferred": len(col.held.released),
+                    "calibration_not_kept": col.held.not_kept}
         detectors[name] = res
         series[name] = {"frame": frames, "count": [round(float(p), 3) for p in pred]}
     y_all = np.array([truth[n] for n in test])
@@ -273,10 +293,15 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
         x = np.array([np.atleast_1d(col.raw[train[i]]) for i in fit_rows],
                      dtype=float).reshape(-1, x_test.shape[1])
         second = x_test.shape[1] > 1
-        corr = fit_correction(x[:, 0], y_train[fit_rows], x[:, 1] if second else None)
+        released = set(col.held.released) if col.held else set()
+        deferred = np.array([train[i] in released for i in fit_rows], bool)
+        corr, used = fit_with_deferred(x[:, 0], y_train[fit_rows],
+                                       x[:, 1] if second else None, deferred)
         pred = corr.apply(x_test[:, 0], x_test[:, 1] if second else None)
         calibration = {"layout": corr.layout, "slope": round(corr.slope, 4),
                        "offset": round(corr.offset, 4), "edge_weight": round(corr.edge_weight, 5)}
+        if deferred.any():
+            calibration["deferred_frames_used"] = used
         extra: dict[str, Any] = {"calibration": calibration, "cv_mae": corr.cv_mae}
         if corr.warning:
             extra["warning"] = corr.warning
@@ -336,6 +361,13 @@ def summary_lines(report: dict) -> list[str]:
         flag = "  [" + ", ".join(raised) + "]" if raised else ""
         lines.append(f"{name:18s} MAE {det['mae']:6.2f}  skill {det['skill']:+.2f}  "
                      f"{det['frames']} frames{flag}{mark}")
+        if det.get("calibration_deferred") or det.get("calibration_not_kept"):
+            used = (det.get("calibration") or {}).get("deferred_frames_used", True)
+            lines.append(f"{'':18s} {det['calibration_deferred']} calibration frames came "
+                         "while the background was being built: measured once it was ready"
+                         + ("" if used else " (not fitted: enough frames came later)")
+                         + (f"; {det['calibration_not_kept']} not kept (over --hold-mb)"
+                            if det.get("calibration_not_kept") else ""))
     lines.append(f"recommended: {report.get('recommended')} ({report.get('recommended_because')})")
     return lines
 
