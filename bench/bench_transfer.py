@@ -119,9 +119,11 @@ def plot(result: dict, sims: list[dict], mall: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = max(1, -(-(3 + len(sims)) // 4))
+    panels = len(mall) + len(sims)
+    rows = max(1, -(-panels // 4))
     fig, axes = plt.subplots(rows, 4, figsize=(18, 3.5 * rows), squeeze=False)
-    for ax, (name, run) in zip(axes[0], mall.items(), strict=False):
+    flat = axes.ravel()
+    for ax, (name, run) in zip(flat, mall.items(), strict=False):
         s = run["series"]
         ax.plot(s["frame"], s["truth"], color="black", lw=1, label="truth")
         if run["recommended"]:
@@ -130,7 +132,7 @@ def plot(result: dict, sims: list[dict], mall: dict, path: str) -> None:
                     f"MAE {run['mae']:.2f} skill {run['skill']:+.2f}")
         ax.set_title(f"Mall {name}")
         ax.legend(fontsize=7)
-    for ax, sim in zip([*axes[0][3:], *axes[1:].ravel()], sims, strict=False):
+    for ax, sim in zip(flat[len(mall):], sims, strict=False):
         ax.plot(sim["series"]["truth"], color="black", lw=1, label="truth")
         ax.plot(sim["series"]["count"], lw=0.8,
                 label=f"geometry rel {sim['rel_error']:.0%} skill {sim['skill']:+.2f}")
@@ -140,7 +142,7 @@ def plot(result: dict, sims: list[dict], mall: dict, path: str) -> None:
                      + (f"sun (shadow {params.shadow:.1f})" if params.shadow else "overcast"),
                      fontsize=8)
         ax.legend(fontsize=7)
-    for ax in axes.ravel()[3 + len(sims):]:
+    for ax in flat[panels:]:
         ax.axis("off")
     fig.suptitle("bench_transfer: zero-label and few-shot counting on unseen scenes "
                  f"(min skill {result['min_skill']:+.2f})")
