@@ -153,8 +153,10 @@ def fit_with_deferred(raw: np.ndarray, truth: np.ndarray, edges: np.ndarray | No
     432 of them counted live 2.01; but 400 labels of which 32 were live gave 4.81 alone
     and 2.58 with the deferred ones. A cross-validated choice on the live frames cannot
     see that drift (it picked the wrong side both times), so the rule is plain: deferred
-    frames join only while the live ones are fewer than ``ENOUGH_LIVE_FRAMES``, the few-shot
-    budget. Returns (correction, whether deferred frames were used).
+    frames join when the live ones are the smaller part of the labels (the labelled span
+    was mostly warm-up, and the live frames alone are a thin slice of it) or fewer than
+    ``ENOUGH_LIVE_FRAMES``, the few-shot budget. Returns (correction, whether deferred
+    frames were used).
     """
     y = np.asarray(truth, dtype=float)
     raw = np.asarray(raw, dtype=float)
