@@ -18,8 +18,11 @@ import numpy as np
 
 from crowdwatch.detectors.foreground import MAX3_HALF_NORMAL_P30
 
+# Below this many grey levels two samples always agree (JPEG and sensor noise).
+MIN_TOL = 12.0
 
-def _max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+
+def max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = cv2.absdiff(a, b)
     if d.ndim == 2:
         return d
@@ -36,13 +39,13 @@ def pair_noise(frames: list[np.ndarray]) -> float:
     if len(frames) < 2:
         return 0.0
     step = max(1, len(frames) // 4)
-    values = [float(np.percentile(_max_channel_diff(frames[i], frames[i - step]), 30))
+    values = [float(np.percentile(max_channel_diff(frames[i], frames[i - step]), 30))
               for i in range(step, len(frames), step)]
     return float(np.median(values)) / MAX3_HALF_NORMAL_P30
 
 
 def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float = 3.0,
-             min_tol: float = 12.0, max_tol: float = 40.0) -> np.ndarray:
+             min_tol: float = MIN_TOL, max_tol: float = 40.0) -> np.ndarray:
     """Per-pixel most-supported value of same-shaped uint8 images.
 
     ``candidates`` samples (spread over the buffer) are tried at every pixel; each
@@ -66,7 +69,7 @@ def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float =
         support.fill(0)
         total.fill(0)
         for frame in frames:
-            np.less_equal(_max_channel_diff(frame, cand), tol, out=agree)
+            np.less_equal(max_channel_diff(frame, cand), tol, out=agree)
             support += agree
             cv2.accumulate(frame, total, mask=agree.view(np.uint8))
         better = support > best

@@ -61,8 +61,9 @@ class GeometrySettings:
     # Whose pixel is it: "runs" (per frame, from where the foreground below it ends) or
     # "mid_body" (fixed: the person it would be the middle of).
     owners: str = "runs"
-    # A standing crowd must not become background: a long median, and no count until
-    # half of it is filled (about 3 minutes at 2 samples/s).
+    # A standing crowd must not become background: a long buffer, and no count until it
+    # has stopped changing (a quiet scene: 12 samples, ~40 s at 2 samples/s) or, whatever
+    # it does, half of it is filled (about 3 minutes).
     background: BackgroundSettings = field(
         default_factory=lambda: BackgroundSettings(buffer=60, every=16, recompute=64,
                                                    ready_kept=30, estimator="mode"))
