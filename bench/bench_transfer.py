@@ -61,9 +61,15 @@ def random_camera(seed: int) -> SimParams:
                      sun_len=float(rng.uniform(0.5, 2.5)))
 
 
-def sim_scene(params: SimParams, frames: int, warmup: int) -> dict:
+def sim_scene(params: SimParams, frames: int, warmup: int, bar: Progress) -> dict:
     """Zero-label geometry counts vs generator truth for one randomised camera."""
-    p, t, elapsed = count_on_sim(GeometryDetector(), params, frames, warmup)
+
+    def progress(done: int, total: int) -> None:
+        if done == 1:
+            bar.restart(total, bar.label)
+        bar.update(done)
+
+    p, t, elapsed = count_on_sim(GeometryDetector(), params, frames, warmup, progress)
     area = sim_gate_zone(params)[0].area_m2 or 1.0
     rel = float(np.abs(p - t).sum() / max(t.sum(), 1.0))
     oracle = float(np.abs(t - t.mean()).mean())
@@ -99,7 +105,7 @@ def mall_runs(mall: Path, bar: Progress) -> dict:
     }
     out = {}
     for name, setup in runs.items():
-        bar.label = f"bench_transfer mall {name}"
+        bar.restart(2000, f"bench_transfer mall {name}")
         report = evaluate(setup, lambda done, total: bar.update(done))
         rec = report["recommended"]
         dets = report["detectors"]
@@ -171,8 +177,7 @@ def main() -> None:
     sims = []
     for i in range(args.cameras):
         bar.label = f"bench_transfer sim camera {i + 1}/{args.cameras}"
-        bar.update(0)
-        sims.append(sim_scene(random_camera(i + 1), args.frames, args.warmup))
+        sims.append(sim_scene(random_camera(i + 1), args.frames, args.warmup, bar))
     bar.close()
     rels = [s["rel_error"] for s in sims]
     dense = [s["dense_rel_error"] for s in sims if s["dense_rel_error"] is not None]

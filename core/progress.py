@@ -16,6 +16,11 @@ class Progress:
         self._last = 0.0
         self.done = 0
 
+    def restart(self, total: int, label: str) -> None:
+        """A new phase on the same line: its own total, count and rate."""
+        self.total, self.label = max(1, total), label
+        self.started, self._last, self.done = time.monotonic(), 0.0, 0
+
     def update(self, done: int) -> None:
         self.done = done
         now = time.monotonic()

@@ -6,6 +6,7 @@ Shared by the transfer benchmark and the tests, so both score the same way.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,10 +25,12 @@ def sim_gate_zone(params: SimParams) -> tuple[ZoneGeometry, list[list[float]]]:
     return zone, cfg["polygon"]
 
 
-def count_on_sim(detector: Detector, params: SimParams, frames: int, warmup: int
+def count_on_sim(detector: Detector, params: SimParams, frames: int, warmup: int,
+                 progress: Callable[[int, int], None] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, float]:
     """(counts, truth, seconds counting) over ``frames`` samples at 2 per second, after
-    ``warmup`` samples that only build the detector's state."""
+    ``warmup`` samples that only build the detector's state; ``progress(done, total)``
+    after each sample."""
     zone, polygon = sim_gate_zone(params)
     scene = SimScene(params)
     pred, truth, elapsed = [], [], 0.0
@@ -36,9 +39,11 @@ def count_on_sim(detector: Detector, params: SimParams, frames: int, warmup: int
         image = scene.render()
         if i < warmup:
             detector.prime(image)
-            continue
-        started = time.perf_counter()
-        pred.append(detector.count(image, [zone])[zone.zone_id][0])
-        elapsed += time.perf_counter() - started
-        truth.append(scene.true_count(polygon))
+        else:
+            started = time.perf_counter()
+            pred.append(detector.count(image, [zone])[zone.zone_id][0])
+            elapsed += time.perf_counter() - started
+            truth.append(scene.true_count(polygon))
+        if progress:
+            progress(i + 1, warmup + frames)
     return np.array(pred), np.array(truth, dtype=float), elapsed
