@@ -380,7 +380,7 @@ def plot_report(report: dict, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     series = report["series"]
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    fig, ax = plt.subplots(figsize=(14.5, 4.5))
     ax.plot(series["frame"], series["truth"], color="black", lw=1.2, label="truth")
     for name, det in report["detectors"].items():
         if name not in series:
@@ -398,7 +398,7 @@ def plot_report(report: dict, path: str | Path) -> None:
     ax.set_title(f"crowdwatch eval: {Path(report['source']).name} (calibrated on "
                  f"{report['train_frames']} frames{pick}; recommended: "
                  f"{report.get('recommended')})")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # off the data
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
