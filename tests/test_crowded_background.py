@@ -143,3 +143,15 @@ def test_feet_not_pixels_are_counted_in_a_shallow_zone():
     old_inside, old_front = _shallow_zone_counts("mid_body")
     # Why: a fixed mid-body owner cut the group short and counted part of the one in front.
     assert old_inside < 0.8 * inside and old_front > 0.5, (old_inside, old_front)
+
+
+def test_channel_max_and_sum_are_numpys_reductions_exactly():
+    """The counter's hot path replaces numpy's reductions over 3 colour channels with
+    elementwise operations on the planes: the values must not change, bit for bit."""
+    from crowdwatch.detectors.foreground import channel_max, channel_sum
+
+    rng = np.random.default_rng(5)
+    for shape in ((90, 160, 3), (500, 3)):
+        a = rng.uniform(-300, 300, shape).astype(np.float32)
+        assert np.array_equal(channel_max(a), a.max(axis=-1))
+        assert np.array_equal(channel_sum(a), a.sum(axis=-1))
