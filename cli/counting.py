@@ -111,11 +111,8 @@ def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int,
         if number in labelled and detector.ready:
             measured[number] = detector.raw_features(image, [zone])[zone.zone_id]
         else:
-            detector.prime(image)
-            if number in labelled:
-                held.keep(number, detector, image)
-            if detector.ready:
-                measured |= dict(held.release(detector, zone))
+            measured |= dict(held.prime(detector, number, image, zone,
+                                        keep=number in labelled))
         bar.update(min(number, last))
     bar.close()
     if not measured:
@@ -125,12 +122,11 @@ def _calibrate_geometry(args: argparse.Namespace, zone: Any, labelled: dict[int,
     if held.not_kept:
         print(f"warning: {held.not_kept} labelled frames from before the background was "
               f"built were not kept (over --hold-mb {args.hold_mb:g})", file=sys.stderr)
-    ys = [labelled[n] for n in sorted(measured)]
-    raw = [measured[n][0] for n in sorted(measured)]
-    edges = [measured[n][1] for n in sorted(measured)]
-    released = set(held.released)
-    deferred = np.array([n in released for n in sorted(measured)], bool)
-    corr, used = fit_with_deferred(np.array(raw), np.array(ys), np.array(edges), deferred)
+    order = sorted(measured)
+    ys = np.array([labelled[n] for n in order])
+    raw, edges = np.array([measured[n] for n in order]).T
+    deferred = np.isin(order, held.released)
+    corr, used = fit_with_deferred(raw, ys, edges, deferred)
     if corr.warning:
         print(f"warning: {corr.warning}", file=sys.stderr)
     result = {"detector": {"kind": "geometry", "slope": round(corr.slope, 4),

@@ -188,15 +188,15 @@ def order_statistic_u8(frames: list[np.ndarray], k: int) -> np.ndarray:
     return result
 
 
-def moved_share(before: np.ndarray, after: np.ndarray, frames: list[np.ndarray]) -> float:
+def moved_share(before: np.ndarray, after: np.ndarray, noise: float) -> float:
     """Share of pixels a background recompute changed by more than the noise.
 
     A scene with a few people passing settles after a dozen samples; one where a crowd
     stands, or people come and go in the same places, keeps moving for minutes (Mall:
     1-2 % of the pixels per recompute until ~30 samples, then 0.2 %; a sparse sim
-    scene: 0 after 8 samples).
+    scene: 0 after 8 samples). ``noise``: the samples' ``pair_noise``.
     """
-    tol = max(MIN_TOL, 3.0 * pair_noise(frames))
+    tol = max(MIN_TOL, 3.0 * noise)
     return float((max_channel_diff(before, after) > tol).mean())
 
 
@@ -225,13 +225,13 @@ class MedianBackground:
             self._since_kept += 1
         if self.image is None or self.samples % self.s.recompute == 0 or (settling and kept):
             previous = self.image
+            noise = pair_noise(self.frames)  # once per recompute, for both uses
             if self.s.estimator == "mode":
-                self.image = modal_u8(self.frames)
+                self.image = modal_u8(self.frames, noise=noise)
             else:  # upper median, uint8 throughout (no stacked copy of the buffer)
                 self.image = order_statistic_u8(self.frames, len(self.frames) // 2)
             if previous is not None and previous.shape == self.image.shape:
-                self.changes = [*self.changes[-7:], moved_share(previous, self.image,
-                                                                 self.frames)]
+                self.changes = [*self.changes[-7:], moved_share(previous, self.image, noise)]
             gray = cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY)
             self.grad = (cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
         self.samples += 1

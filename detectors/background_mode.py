@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from crowdwatch.detectors.foreground import MAX3_HALF_NORMAL_P30
+from crowdwatch.detectors.foreground import MAX3_HALF_NORMAL_P30, channel_max
 
 # Below this many grey levels two samples always agree (JPEG and sensor noise).
 MIN_TOL = 12.0
@@ -24,9 +24,7 @@ MIN_TOL = 12.0
 
 def max_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = cv2.absdiff(a, b)
-    if d.ndim == 2:
-        return d
-    return np.asarray(cv2.max(cv2.max(d[:, :, 0], d[:, :, 1]), d[:, :, 2]))
+    return d if d.ndim == 2 else channel_max(d)
 
 
 def pair_noise(frames: list[np.ndarray]) -> float:
@@ -45,18 +43,21 @@ def pair_noise(frames: list[np.ndarray]) -> float:
 
 
 def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float = 3.0,
-             min_tol: float = MIN_TOL, max_tol: float = 40.0) -> np.ndarray:
+             min_tol: float = MIN_TOL, max_tol: float = 40.0,
+             noise: float | None = None) -> np.ndarray:
     """Per-pixel most-supported value of same-shaped uint8 images.
 
     ``candidates`` samples (spread over the buffer) are tried at every pixel; each
     scores the number of samples within the tolerance of it (``tol_sigmas`` pair-noise
-    sigmas, clamped). The winner's supporters are averaged. Cost: candidates ×
-    samples cheap image operations, run once per recompute, not per frame.
+    sigmas, clamped; ``noise``: the frames' ``pair_noise`` when the caller has it). The
+    winner's supporters are averaged. Cost: candidates × samples cheap image
+    operations, run once per recompute, not per frame.
     """
     n = len(frames)
     if n <= 2:
         return frames[-1].copy()
-    tol = min(max_tol, max(min_tol, tol_sigmas * pair_noise(frames)))
+    sigma = pair_noise(frames) if noise is None else noise
+    tol = min(max_tol, max(min_tol, tol_sigmas * sigma))
     picks = np.unique(np.linspace(0, n - 1, min(candidates, n)).round().astype(int))
     shape2 = frames[0].shape[:2]
     best = np.full(shape2, -1, np.int16)

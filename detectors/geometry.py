@@ -269,10 +269,6 @@ class GeometryDetector(BackgroundCamera):
                                  length)
         return out
 
-    def raw_counts(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> dict[str, float]:
-        """Uncorrected geometric counts per zone (zero-label); updates the background."""
-        return {zid: raw for zid, (raw, _) in self.raw_features(frame, zones, False).items()}
-
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:
         slope, offset = self.correction
         quality = self.bg.warm

@@ -145,11 +145,8 @@ def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: 
             col = out[name]
             if number <= setup.warmup or number not in labelled or not det.ready:
                 assert col.held is not None
-                det.prime(image)
-                if number > setup.warmup and number in train:
-                    col.held.keep(number, det, image)
-                if det.ready:
-                    col.raw |= dict(col.held.release(det, zone))
+                col.raw |= dict(col.held.prime(det, number, image, zone,
+                                               keep=number > setup.warmup and number in train))
                 continue
             started = time.perf_counter()
             if name == "geometry":  # (raw count, new-edge length)

@@ -23,6 +23,11 @@ class Measures(Protocol):
     @property
     def samples_kept(self) -> int: ...
 
+    @property
+    def ready(self) -> bool: ...
+
+    def prime(self, frame: np.ndarray) -> None: ...
+
     def work_image(self, frame: np.ndarray) -> tuple[np.ndarray, float]: ...
 
     def measure(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
@@ -39,6 +44,16 @@ class HeldFrames:
         self._bytes = 0
         self.released: list[int] = []  # frames measured after the background was ready
         self.not_kept = 0  # frames over the memory limit (lost to calibration)
+
+    def prime(self, counter: Measures, number: int, frame: np.ndarray, zone: ZoneGeometry,
+              keep: bool) -> list[tuple[int, Any]]:
+        """A warm-up frame: feed it to the counter's background, keep it if it is labelled
+        (after, so its history ends with it); once the background is ready, the kept
+        frames' raw outputs (:meth:`release`), else nothing."""
+        counter.prime(frame)
+        if keep:
+            self.keep(number, counter, frame)
+        return self.release(counter, zone) if counter.ready else []
 
     def keep(self, number: int, counter: Measures, frame: np.ndarray) -> None:
         """Keep a frame the counter has just learnt from (its history ends there)."""
