@@ -252,21 +252,38 @@ class GeometryDetector(BackgroundCamera):
         as it is now, without learning from the frame. ``history``: how many of the
         background's samples came before the frame (all, for a frame just taken); the
         ghost check looks only at those, as it did when the frame was live."""
-        assert self.bg.image is not None
         frame_edges = edges_of(img) if edges else None
+        out = {}
+        for zone, (plan, fg) in zip(zones, self._people_masks(img, scale, zones, history),
+                                    strict=True):
+            length = 0.0 if frame_edges is None else new_edge_length(
+                frame_edges, self._background_edges(), plan)
+            out[zone.zone_id] = (count_people(fg, plan, self.s.min_person, self.s.owners),
+                                 length)
+        return out
+
+    def people_masks(self, frame: np.ndarray, zones: list[ZoneGeometry]
+                     ) -> dict[str, np.ndarray]:
+        """Each zone's counted foreground (uint8, work width) against the background as
+        it is now, without learning from the frame: what a second signal can be checked
+        against (people it sees outside these masks are people this counter misses)."""
+        img, scale = self.work_image(frame)
+        return {zone.zone_id: fg for zone, (_, fg) in
+                zip(zones, self._people_masks(img, scale, zones, None), strict=True)}
+
+    def _people_masks(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
+                      history: int | None) -> list[tuple[_ZonePlan, np.ndarray]]:
+        assert self.bg.image is not None
         light = frame_light(img, self.bg.image, self.s.foreground)
         past = self.bg.frames if history is None else self.bg.frames[:history]
         gains = self._gains.of(past, self.bg.image) if self.s.ghosts else None
-        out = {}
+        out = []
         for zone in zones:
             plan = self._plan(zone, img.shape[:2], scale)
             fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground, light)
             if self.s.ghosts and gains is not None:
                 fg = drop_ghosts(img, fg, past, gains, light[0], light[1], self.s.ghosts)
-            length = 0.0 if frame_edges is None else new_edge_length(
-                frame_edges, self._background_edges(), plan)
-            out[zone.zone_id] = (count_people(fg, plan, self.s.min_person, self.s.owners),
-                                 length)
+            out.append((plan, fg))
         return out
 
     def count(self, frame: np.ndarray, zones: list[ZoneGeometry]) -> ZoneCounts:

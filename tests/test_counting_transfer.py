@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -317,6 +318,33 @@ def test_held_frames_do_not_teach_the_background_and_respect_their_memory_limit(
     assert all(count >= 0 and length >= 0 for _, (count, length) in out)
     assert detector.bg.frames == frames and detector.bg.image is background
     assert held.release(detector, zone) == []
+
+
+def test_people_masks_are_what_the_counter_counts_and_teach_it_nothing():
+    """The masks another signal is checked against (bench/probe_appearance.py): the same
+    foreground the count comes from, taken without learning from the frame."""
+    from crowdwatch.detectors.geometry import count_people
+
+    params = SimParams(people=30, base=10, seed=3, width=640, height=360)
+    zone, _ = sim_gate_zone(params)
+    scene = SimScene(params)
+    detector = GeometryDetector()
+    while not detector.ready:
+        scene.advance_to(scene.t + 0.5)
+        detector.prime(scene.render())
+    scene.advance_to(scene.t + 30.0)
+    image = scene.render()
+    frames, background = list(detector.bg.frames), detector.bg.image
+    for _ in range(2 * detector.s.background.every):  # a live camera would learn by now
+        mask = detector.people_masks(image, [zone])[zone.zone_id]
+    assert detector.bg.frames == frames and detector.bg.image is background
+    work, scale = detector.work_image(image)
+    assert mask.shape == work.shape[:2] and mask.any()
+    plan = detector._plan(zone, work.shape[:2], scale)
+    raw = detector.measure(work, scale, [zone], edges=False)[zone.zone_id][0]
+    assert raw > 1 and count_people(mask, plan, detector.s.min_person) == raw
+    empty = detector.people_masks(cv2.resize(background, (640, 360)), [zone])[zone.zone_id]
+    assert empty.sum() < 0.05 * mask.sum()
 
 
 def test_deferred_frames_join_the_fit_only_when_the_live_ones_are_too_few():
