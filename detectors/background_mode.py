@@ -48,10 +48,11 @@ def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float =
     """Per-pixel most-supported value of same-shaped uint8 images.
 
     ``candidates`` samples (spread over the buffer) are tried at every pixel; each
-    scores the number of samples within the tolerance of it (``tol_sigmas`` pair-noise
-    sigmas, clamped; ``noise``: the frames' ``pair_noise`` when the caller has it). The
-    winner's supporters are averaged. Cost: candidates × samples cheap image
-    operations, run once per recompute, not per frame.
+    scores the number of samples within the tolerance of it in every channel
+    (``tol_sigmas`` pair-noise sigmas, clamped; ``noise``: the frames' ``pair_noise``
+    when the caller has it). The first best candidate wins, and the samples that agree
+    with it are averaged. Cost: candidates × samples cheap image operations to score,
+    one more pass over the samples to average, once per recompute, not per frame.
     """
     n = len(frames)
     if n <= 2:
@@ -59,22 +60,37 @@ def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float =
     sigma = pair_noise(frames) if noise is None else noise
     tol = min(max_tol, max(min_tol, tol_sigmas * sigma))
     picks = np.unique(np.linspace(0, n - 1, min(candidates, n)).round().astype(int))
-    shape2 = frames[0].shape[:2]
-    best = np.full(shape2, -1, np.int16)
-    total = np.zeros(frames[0].shape, np.float32)
-    out = np.zeros(frames[0].shape, np.float32)
-    support = np.zeros(shape2, np.int16)
-    agree = np.empty(shape2, bool)
-    for c in picks:
+    first = frames[0]
+    plane = first.shape[:2]
+    # Differences are integers: d <= tol exactly when d <= floor(tol), in every channel.
+    limit = float(np.floor(tol))
+    channels = 1 if first.ndim == 2 else first.shape[2]
+    low, high = (0.0,) * channels, (limit,) * channels
+    diff = np.empty(first.shape, np.uint8)
+    agree = np.empty(plane, np.uint8)
+    support = np.zeros(plane, np.uint8)
+    one = np.ones(plane, np.uint8)
+    best = np.full(plane, -1, np.int16)
+    winner = np.zeros(plane, np.int16)
+    for k, c in enumerate(picks):
         cand = frames[c]
         support.fill(0)
-        total.fill(0)
         for frame in frames:
-            np.less_equal(max_channel_diff(frame, cand), tol, out=agree)
-            support += agree
-            cv2.accumulate(frame, total, mask=agree.view(np.uint8))
-        better = support > best
-        best[better] = support[better]
-        out[better] = total[better] / support[better][:, None] if out.ndim == 3 else (
-            total[better] / support[better])
+            cv2.absdiff(frame, cand, dst=diff)
+            cv2.inRange(diff, low, high, dst=agree)
+            cv2.add(support, one, dst=support, mask=agree)
+        count = support.astype(np.int16)
+        better = count > best
+        best[better] = count[better]
+        winner[better] = k
+    mode = np.empty_like(first)
+    for k, c in enumerate(picks):
+        won = winner == k
+        np.copyto(mode, frames[c], where=won[..., None] if first.ndim == 3 else won)
+    total = np.zeros(first.shape, np.float32)
+    for frame in frames:  # the winner's supporters, summed in sample order
+        cv2.absdiff(frame, mode, dst=diff)
+        cv2.inRange(diff, low, high, dst=agree)
+        cv2.accumulate(frame, total, mask=agree)
+    out = total / (best[..., None] if first.ndim == 3 else best)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -59,17 +59,18 @@ def uncovered_floor(img: np.ndarray, ys: np.ndarray, xs: np.ndarray,
     if not len(ys) or len(frames) < older_run + 1:
         return np.zeros(len(ys), bool)
     now = img[ys, xs].astype(np.float32) / max(now_gain, 0.2)
-    runs = np.zeros(len(ys), np.int16)
-    best = np.zeros(len(ys), np.int16)
-    seen_disagree = np.zeros(len(ys), bool)
-    # Newest to oldest: only runs older than a disagreeing sample count.
-    for frame, gain in zip(reversed(frames), reversed(gains), strict=True):
-        past = frame[ys, xs].astype(np.float32) / max(float(gain), 0.2)
-        agree = channel_max(np.abs(past - now)) <= tol
-        seen_disagree |= ~agree
-        runs = np.where(agree & seen_disagree, runs + 1, 0).astype(np.int16)
-        np.maximum(best, runs, out=best)
-    return best >= older_run
+    # All samples at once, newest first: (samples, pixels, channels).
+    scale = np.maximum(np.asarray(gains, np.float32)[::-1], np.float32(0.2))
+    flat = ys * img.shape[1] + xs  # np.take on flat pixels gathers ~3x faster
+    past = np.stack([frame.reshape(-1, 3).take(flat, axis=0)
+                     for frame in reversed(frames)]).astype(np.float32)
+    past /= scale[:, None, None]
+    agree = channel_max(np.abs(past - now[None])) <= tol
+    # Only runs older than a disagreeing sample count; the longest such run of agreement.
+    counted = agree & np.logical_or.accumulate(~agree, axis=0)
+    total = np.cumsum(counted, axis=0, dtype=np.int32)
+    at_break = np.maximum.accumulate(np.where(counted, 0, total), axis=0)
+    return (total - at_break).max(axis=0) >= older_run
 
 
 def drop_ghosts(img: np.ndarray, fg: np.ndarray, frames: list[np.ndarray],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from crowdwatch.detectors.background import BackgroundSettings, order_statistic_u8
-from crowdwatch.detectors.background_mode import modal_u8
+from crowdwatch.detectors.background_mode import modal_u8, pair_noise
 from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask
 from crowdwatch.detectors.geometry import GeometryDetector, GeometrySettings
 from crowdwatch.detectors.ghosts import GhostSettings
@@ -155,3 +155,74 @@ def test_channel_max_and_sum_are_numpys_reductions_exactly():
         a = rng.uniform(-300, 300, shape).astype(np.float32)
         assert np.array_equal(channel_max(a), a.max(axis=-1))
         assert np.array_equal(channel_sum(a), a.sum(axis=-1))
+
+
+def _modal_by_definition(frames: list[np.ndarray], candidates: int, tol: float) -> np.ndarray:
+    """Each candidate's supporters (every channel within ``tol``), the first best wins,
+    its supporters' mean: the definition that modal_u8's two passes must reproduce."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(candidates, len(frames)))
+                      .round().astype(int))
+    stack = np.stack(frames).astype(np.int16)
+    best = np.full(frames[0].shape[:2], -1)
+    out = np.zeros(frames[0].shape, np.float32)
+    for c in picks:
+        diff = np.abs(stack - stack[c])
+        agree = (diff if diff.ndim == 3 else diff.max(axis=-1)) <= tol
+        support = agree.sum(axis=0)
+        total = np.zeros(frames[0].shape, np.float32)
+        for frame, ok in zip(frames, agree, strict=True):  # summed in sample order
+            total[ok] += frame[ok]
+        better = support > best
+        best[better] = support[better]
+        out[better] = total[better] / support[better][..., None] if out.ndim == 3 else (
+            total[better] / support[better])
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_modal_background_is_its_definition_bit_for_bit():
+    """modal_u8 scores the candidates first and averages the winner's supporters in one
+    more pass (2x faster than averaging every candidate's): same image, every pixel."""
+    rng = np.random.default_rng(11)
+    floor = floor_image(rng)
+    region = (slice(20, 100), slice(30, 170))
+    frames = [with_people(rng, floor, region, 0.6)[0] for _ in range(24)]
+    grey = [f[..., 1].copy() for f in frames]
+    for sample, candidates, noise in ((frames, 16, None), (frames, 5, 2.0),
+                                      (frames[:7], 16, 9.0), (grey, 16, None)):
+        got = modal_u8(sample, candidates=candidates, noise=noise)
+        sigma = pair_noise(sample) if noise is None else noise
+        tol = min(40.0, max(12.0, 3.0 * sigma))
+        assert np.array_equal(got, _modal_by_definition(sample, candidates, tol))
+
+
+def test_ghost_check_is_its_per_sample_loop_bit_for_bit():
+    """uncovered_floor looks at all samples at once; the per-sample loop it replaced
+    (newest to oldest, runs of agreement after a disagreeing sample) is the definition."""
+    from crowdwatch.detectors.foreground import channel_max
+    from crowdwatch.detectors.ghosts import uncovered_floor
+
+    def by_loop(img, ys, xs, frames, gains, now_gain, tol, older_run):
+        now = img[ys, xs].astype(np.float32) / max(now_gain, 0.2)
+        runs = np.zeros(len(ys), int)
+        best = np.zeros(len(ys), int)
+        seen = np.zeros(len(ys), bool)
+        for frame, gain in zip(reversed(frames), reversed(gains), strict=True):
+            past = frame[ys, xs].astype(np.float32) / max(float(gain), 0.2)
+            agree = channel_max(np.abs(past - now)) <= tol
+            seen |= ~agree
+            runs = np.where(agree & seen, runs + 1, 0)
+            best = np.maximum(best, runs)
+        return best >= older_run
+
+    rng = np.random.default_rng(3)
+    floor = floor_image(rng, (40, 50))
+    for _ in range(60):
+        frames = [with_people(rng, floor, (slice(0, 40), slice(0, 50)), rng.uniform(0, 0.8))[0]
+                  for _ in range(int(rng.integers(7, 30)))]
+        gains = rng.uniform(0.1, 1.4, len(frames)).astype(np.float32)
+        img = with_people(rng, floor, (slice(0, 40), slice(0, 50)), 0.3)[0]
+        ys, xs = rng.integers(0, 40, 200), rng.integers(0, 50, 200)
+        args = (img, ys, xs, frames, gains, float(rng.uniform(0.1, 1.4)),
+                float(rng.uniform(5, 60)), int(rng.integers(1, 7)))
+        expected = by_loop(*args)
+        assert np.array_equal(uncovered_floor(*args), expected)
