@@ -52,7 +52,7 @@ MAX3_HALF_NORMAL_P30 = 0.97
 
 def _chroma(img: np.ndarray) -> np.ndarray:
     """(b, g) chromaticity of B, G, R values along the last axis."""
-    total = img.sum(axis=-1, keepdims=True) + 1.0
+    total = channel_sum(img)[..., None] + 1.0
     return img[..., :2] / total
 
 
@@ -119,7 +119,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     g_img = channel_sum(f_img)
     g_bg = channel_sum(f_bg)
     ratio = g_img / np.maximum(g_bg, 30.0)
-    diff0 = channel_max(np.abs(f_img * (1.0 / gain0) - f_bg))
+    diff0 = channel_max(cv2.absdiff(f_img * (1.0 / gain0), f_bg))  # |a - b|, one pass
     # Dark pixels say nothing about light (a ratio of noise), so they never vote.
     quiet = ((diff0 < threshold) & (g_bg > s.min_light)).astype(np.float32)
     support = cv2.boxFilter(quiet, -1, (window, window))
@@ -128,7 +128,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     gain = np.maximum(gain, 0.2).astype(np.float32)
     f_img /= gain[:, :, None]
     g_img /= gain
-    diff = channel_max(np.abs(f_img - f_bg))
+    diff = channel_max(cv2.absdiff(f_img, f_bg))
     fg = (diff > threshold) & inside
     ratio = g_img / np.maximum(g_bg, 1.0)
     shadow = fg & (ratio > s.shadow_ratio[0]) & (ratio < s.shadow_ratio[1])
@@ -140,8 +140,8 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
         texture = _texture_kept(g_img, g_bg, threshold, s) > s.shadow_texture
         at = np.nonzero(shadow)  # chromaticity only where it can matter
         same_chroma = np.zeros_like(shadow)
-        same_chroma[at] = np.abs(_chroma(f_img[at]) - _chroma(f_bg[at])).max(axis=-1) < (
-            s.shadow_chroma)
+        change = np.abs(_chroma(f_img[at]) - _chroma(f_bg[at]))
+        same_chroma[at] = np.maximum(change[:, 0], change[:, 1]) < s.shadow_chroma
         fg &= ~(shadow & (same_chroma | texture))
         fg &= ~(unshadow & texture)
     crop: np.ndarray = fg.astype(np.uint8)

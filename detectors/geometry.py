@@ -214,7 +214,9 @@ class GeometryDetector(BackgroundCamera):
         self.correction = correction  # count = slope * raw + offset (few-shot) ...
         self.edge_weight = edge_weight  # ... + edge_weight * new edge length
         self._plans: dict[tuple, _ZonePlan] = {}
-        self._bg_edges: tuple[int, np.ndarray] | None = None  # (id of bg image, its edges)
+        # (background image, its edges): compared by identity, as an id can be reused
+        # once an old background is freed.
+        self._bg_edges: tuple[np.ndarray, np.ndarray] | None = None
         self._gains = SampleGains()
         # Labelling asks for the edge length of the frame it keeps (it may be weighed by
         # the few-shot fit even while this camera does not weigh it yet).
@@ -234,8 +236,8 @@ class GeometryDetector(BackgroundCamera):
 
     def _background_edges(self) -> np.ndarray:
         assert self.bg.image is not None
-        if self._bg_edges is None or self._bg_edges[0] != id(self.bg.image):
-            self._bg_edges = (id(self.bg.image), edges_of(self.bg.image))
+        if self._bg_edges is None or self._bg_edges[0] is not self.bg.image:
+            self._bg_edges = (self.bg.image, edges_of(self.bg.image))
         return self._bg_edges[1]
 
     def raw_features(self, frame: np.ndarray, zones: list[ZoneGeometry],

@@ -34,18 +34,21 @@ class SampleGains:
     drifts over the minutes a buffer spans), computed once per sample on a sparse grid."""
 
     def __init__(self) -> None:
-        self._gains: dict[int, float] = {}
+        # id -> (the sample, its gain): the sample is kept to check identity, since a
+        # freed sample's id can be reused by a new one before this cache is pruned.
+        self._gains: dict[int, tuple[np.ndarray, float]] = {}
 
     def of(self, frames: list[np.ndarray], background: np.ndarray) -> np.ndarray:
         step = max(1, round((background.shape[0] * background.shape[1] / 2000) ** 0.5))
         grid_bg = channel_sum(background[::step, ::step].astype(np.float32)) + 1.0
         out = []
         for frame in frames:
-            key = id(frame)
-            if key not in self._gains:
+            known = self._gains.get(id(frame))
+            if known is None or known[0] is not frame:
                 ratio = channel_sum(frame[::step, ::step].astype(np.float32)) / grid_bg
-                self._gains[key] = float(np.median(ratio))
-            out.append(self._gains[key])
+                known = (frame, float(np.median(ratio)))
+                self._gains[id(frame)] = known
+            out.append(known[1])
         alive = {id(f) for f in frames}
         self._gains = {k: v for k, v in self._gains.items() if k in alive}
         return np.asarray(out, np.float32)
