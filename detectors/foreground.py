@@ -56,15 +56,51 @@ def _chroma(img: np.ndarray) -> np.ndarray:
     return img[..., :2] / total
 
 
-def _texture_kept(g_img: np.ndarray, g_bg: np.ndarray, threshold: float,
+class BackgroundPlanes:
+    """What the foreground test derives from the background alone, per crop: computed
+    once per background image (a recompute every few minutes), not once per frame."""
+
+    def __init__(self) -> None:
+        self._image: np.ndarray | None = None
+        self._crops: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
+
+    def crop(self, background: np.ndarray, box: tuple[int, int, int, int]
+             ) -> dict[str, np.ndarray]:
+        """``f_bg`` (float32 crop) and ``g_bg`` (its grey sum) of rows y0:y1, cols x0:x1."""
+        if self._image is not background:  # identity: a new image may reuse an old id
+            self._image, self._crops = background, {}
+        planes = self._crops.get(box)
+        if planes is None:
+            y0, y1, x0, x1 = box
+            f_bg = background[y0:y1, x0:x1].astype(np.float32)
+            planes = self._crops[box] = {"f_bg": f_bg, "g_bg": channel_sum(f_bg)}
+            for plane in planes.values():
+                plane.setflags(write=False)  # shared by every frame until the next image
+        return planes
+
+    @staticmethod
+    def texture(planes: dict[str, np.ndarray], k: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(local mean, local variance) of the crop's grey sum over a ``k`` window."""
+        if "mean_b" not in planes:
+            g_bg = planes["g_bg"]
+            mean_b = cv2.boxFilter(g_bg, -1, k)
+            var_b = cv2.boxFilter(g_bg * g_bg, -1, k) - mean_b * mean_b
+            for name, plane in (("mean_b", mean_b), ("var_b", var_b)):
+                plane.setflags(write=False)
+                planes[name] = plane
+        return planes["mean_b"], planes["var_b"]
+
+
+def _texture_kept(g_img: np.ndarray, planes: dict[str, np.ndarray], threshold: float,
                   s: ForegroundSettings) -> np.ndarray:
     """Local correlation of frame and background (grey sums); 0 where the background is
     too flat for its pattern to stand above the noise."""
     k = (s.texture_px, s.texture_px)
+    g_bg = planes["g_bg"]
+    mean_b, var_b = BackgroundPlanes.texture(planes, k)
     mean_i = cv2.boxFilter(g_img, -1, k)
-    mean_b = cv2.boxFilter(g_bg, -1, k)
     var_i = cv2.boxFilter(g_img * g_img, -1, k) - mean_i * mean_i
-    var_b = cv2.boxFilter(g_bg * g_bg, -1, k) - mean_b * mean_b
     cov = cv2.boxFilter(g_img * g_bg, -1, k) - mean_i * mean_b
     textured = var_b > (threshold / 3.0) ** 2 * 3.0  # grey sums: 3 channels of noise
     corr = cov / np.sqrt(np.maximum(var_i * var_b, 1e-6))
@@ -100,10 +136,11 @@ def frame_light(img: np.ndarray, background: np.ndarray, s: ForegroundSettings
 
 
 def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarray,
-                    s: ForegroundSettings, light: tuple[float, float] | None = None
-                    ) -> np.ndarray:
+                    s: ForegroundSettings, light: tuple[float, float] | None = None,
+                    planes: BackgroundPlanes | None = None) -> np.ndarray:
     """uint8 0/1 mask of foreground pixels inside ``zone_mask`` (same shape as img);
-    ``light`` is this frame's ``frame_light`` when the caller has it already."""
+    ``light`` is this frame's ``frame_light`` when the caller has it already, ``planes``
+    the camera's cache of what the background gives (none: computed here)."""
     out = np.zeros(zone_mask.shape, np.uint8)
     x, y, w, h = cv2.boundingRect((zone_mask > 0).astype(np.uint8))
     if w == 0 or h == 0:
@@ -114,10 +151,10 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     y0, y1 = max(0, y - pad), min(img.shape[0], y + h + pad)
     x0, x1 = max(0, x - pad), min(img.shape[1], x + w + pad)
     f_img = img[y0:y1, x0:x1].astype(np.float32)
-    f_bg = background[y0:y1, x0:x1].astype(np.float32)
+    bg_planes = (planes or BackgroundPlanes()).crop(background, (y0, y1, x0, x1))
+    f_bg, g_bg = bg_planes["f_bg"], bg_planes["g_bg"]
     inside = zone_mask[y0:y1, x0:x1] > 0
     g_img = channel_sum(f_img)
-    g_bg = channel_sum(f_bg)
     ratio = g_img / np.maximum(g_bg, 30.0)
     diff0 = channel_max(cv2.absdiff(f_img * (1.0 / gain0), f_bg))  # |a - b|, one pass
     # Dark pixels say nothing about light (a ratio of noise), so they never vote.
@@ -137,7 +174,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     # chromaticity.
     unshadow = fg & (ratio > 1.0 / s.shadow_ratio[1]) & (ratio < 1.0 / s.shadow_ratio[0])
     if shadow.any() or unshadow.any():
-        texture = _texture_kept(g_img, g_bg, threshold, s) > s.shadow_texture
+        texture = _texture_kept(g_img, bg_planes, threshold, s) > s.shadow_texture
         at = np.nonzero(shadow)  # chromaticity only where it can matter
         same_chroma = np.zeros_like(shadow)
         change = np.abs(_chroma(f_img[at]) - _chroma(f_bg[at]))

@@ -40,7 +40,12 @@ import numpy as np
 
 from crowdwatch.detectors.background import BackgroundCamera, BackgroundSettings
 from crowdwatch.detectors.base import ZoneCounts
-from crowdwatch.detectors.foreground import ForegroundSettings, foreground_mask, frame_light
+from crowdwatch.detectors.foreground import (
+    BackgroundPlanes,
+    ForegroundSettings,
+    foreground_mask,
+    frame_light,
+)
 from crowdwatch.detectors.ghosts import GhostSettings, SampleGains, drop_ghosts
 from crowdwatch.detectors.person_scale import (
     SILHOUETTE_AREA_RATIO,
@@ -218,6 +223,7 @@ class GeometryDetector(BackgroundCamera):
         # once an old background is freed.
         self._bg_edges: tuple[np.ndarray, np.ndarray] | None = None
         self._gains = SampleGains()
+        self._planes = BackgroundPlanes()
         # Labelling asks for the edge length of the frame it keeps (it may be weighed by
         # the few-shot fit even while this camera does not weigh it yet).
         self.measure_edges = False
@@ -282,7 +288,8 @@ class GeometryDetector(BackgroundCamera):
         out = []
         for zone in zones:
             plan = self._plan(zone, img.shape[:2], scale)
-            fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground, light)
+            fg = foreground_mask(img, self.bg.image, plan.mask, self.s.foreground, light,
+                                 self._planes)
             if self.s.ghosts and gains is not None:
                 fg = drop_ghosts(img, fg, past, gains, light[0], light[1], self.s.ghosts)
             out.append((plan, fg))

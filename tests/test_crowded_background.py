@@ -4,6 +4,8 @@ crowd vanish at its peak)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from crowdwatch.detectors.background import BackgroundSettings, order_statistic_u8
@@ -226,3 +228,33 @@ def test_ghost_check_is_its_per_sample_loop_bit_for_bit():
                 float(rng.uniform(5, 60)), int(rng.integers(1, 7)))
         expected = by_loop(*args)
         assert np.array_equal(uncovered_floor(*args), expected)
+
+
+def test_background_planes_are_reused_only_for_the_same_background_image():
+    """The per-camera cache of what the background gives: the same masks as computing
+    it per frame, for every frame and zone, and a new background image (even one equal
+    in value) is never served another's planes."""
+    from crowdwatch.detectors.foreground import BackgroundPlanes
+
+    rng = np.random.default_rng(8)
+    floor = floor_image(rng)
+    s = replace(ForegroundSettings(), min_light=0.0)
+    zones = [np.zeros(floor.shape[:2], np.uint8) for _ in range(2)]
+    zones[0][30:90, 50:150] = 1
+    zones[1][10:60, 20:80] = 1
+    planes = BackgroundPlanes()
+    first, second = noisy(rng, floor), noisy(rng, floor)
+    for background in (first, second, first.copy()):
+        for _ in range(3):
+            frame = noisy(rng, with_people(rng, floor, (slice(10, 90), slice(20, 150)),
+                                           0.4, size=8)[0] * 0.8)  # shadowed: texture test
+            for zone in zones:
+                cached = foreground_mask(frame, background, zone, s, planes=planes)
+                assert np.array_equal(cached, foreground_mask(frame, background, zone, s))
+    box = (0, 120, 0, 200)
+    kept = planes.crop(first, box)
+    assert planes.crop(first, box) is kept  # the same image: served from the cache
+    again = planes.crop(first.copy(), box)  # equal values, another image: recomputed
+    assert again is not kept and np.array_equal(again["g_bg"], kept["g_bg"])
+    assert not np.array_equal(planes.crop(second, box)["g_bg"], kept["g_bg"])
+    assert not kept["f_bg"].flags.writeable  # shared planes cannot be changed in place
