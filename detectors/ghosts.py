@@ -68,7 +68,8 @@ def uncovered_floor(img: np.ndarray, ys: np.ndarray, xs: np.ndarray,
     past = np.stack([frame.reshape(-1, 3).take(flat, axis=0)
                      for frame in reversed(frames)]).astype(np.float32)
     past /= scale[:, None, None]
-    agree = channel_max(np.abs(past - now[None])) <= tol
+    past -= now[None]  # in place: (samples, pixels, channels) is the biggest array here
+    agree = channel_max(np.abs(past, out=past)) <= tol
     # Only runs older than a disagreeing sample count; the longest such run of agreement.
     counted = agree & np.logical_or.accumulate(~agree, axis=0)
     total = np.cumsum(counted, axis=0, dtype=np.int32)
