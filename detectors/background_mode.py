@@ -68,9 +68,10 @@ def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float =
     low, high = (0.0,) * channels, (limit,) * channels
     diff = np.empty(first.shape, np.uint8)
     agree = np.empty(plane, np.uint8)
-    support = np.zeros(plane, np.uint8)
-    one = np.ones(plane, np.uint8)
-    best = np.full(plane, -1, np.int16)
+    # 16-bit counts: a buffer may hold more than 255 samples (cv2.add saturates).
+    support = np.zeros(plane, np.uint16)
+    one = np.ones(plane, np.uint16)
+    best = np.full(plane, -1, np.int32)
     winner = np.zeros(plane, np.int16)
     for k, c in enumerate(picks):
         cand = frames[c]
@@ -79,7 +80,7 @@ def modal_u8(frames: list[np.ndarray], candidates: int = 16, tol_sigmas: float =
             cv2.absdiff(frame, cand, dst=diff)
             cv2.inRange(diff, low, high, dst=agree)
             cv2.add(support, one, dst=support, mask=agree)
-        count = support.astype(np.int16)
+        count = support.astype(np.int32)
         better = count > best
         best[better] = count[better]
         winner[better] = k

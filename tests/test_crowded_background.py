@@ -189,8 +189,12 @@ def test_modal_background_is_its_definition_bit_for_bit():
     region = (slice(20, 100), slice(30, 170))
     frames = [with_people(rng, floor, region, 0.6)[0] for _ in range(24)]
     grey = [f[..., 1].copy() for f in frames]
+    # A buffer longer than 255 samples: support counts must not saturate.
+    long = [with_people(rng, floor[:40, :60], (slice(0, 40), slice(0, 60)), 0.05)[0]
+            for _ in range(300)]
     for sample, candidates, noise in ((frames, 16, None), (frames, 5, 2.0),
-                                      (frames[:7], 16, 9.0), (grey, 16, None)):
+                                      (frames[:7], 16, 9.0), (grey, 16, None),
+                                      (long, 16, None)):
         got = modal_u8(sample, candidates=candidates, noise=noise)
         sigma = pair_noise(sample) if noise is None else noise
         tol = min(40.0, max(12.0, 3.0 * sigma))
