@@ -23,7 +23,7 @@ Only the zone's bounding box (plus the light window) is processed at full cost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -56,52 +56,59 @@ def _chroma(img: np.ndarray) -> np.ndarray:
     return img[..., :2] / total
 
 
+@dataclass
+class CropPlanes:
+    """One crop of the background as the foreground test reads it (read-only)."""
+
+    f_bg: np.ndarray  # float32 crop
+    g_bg: np.ndarray  # its grey sum
+    _texture: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
+
+    def texture(self, k: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(local mean, local variance) of the grey sum over a ``k`` window."""
+        stats = self._texture.get(k)
+        if stats is None:
+            mean_b = cv2.boxFilter(self.g_bg, -1, k)
+            var_b = cv2.boxFilter(self.g_bg * self.g_bg, -1, k) - mean_b * mean_b
+            stats = self._texture[k] = (_read_only(mean_b), _read_only(var_b))
+        return stats
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)  # shared by every frame until the background changes
+    return a
+
+
 class BackgroundPlanes:
     """What the foreground test derives from the background alone, per crop: computed
     once per background image (a recompute every few minutes), not once per frame."""
 
     def __init__(self) -> None:
         self._image: np.ndarray | None = None
-        self._crops: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
+        self._crops: dict[tuple[int, int, int, int], CropPlanes] = {}
 
-    def crop(self, background: np.ndarray, box: tuple[int, int, int, int]
-             ) -> dict[str, np.ndarray]:
-        """``f_bg`` (float32 crop) and ``g_bg`` (its grey sum) of rows y0:y1, cols x0:x1."""
+    def crop(self, background: np.ndarray, box: tuple[int, int, int, int]) -> CropPlanes:
+        """Rows y0:y1, cols x0:x1 of ``background`` (``box`` = (y0, y1, x0, x1))."""
         if self._image is not background:  # identity: a new image may reuse an old id
             self._image, self._crops = background, {}
         planes = self._crops.get(box)
         if planes is None:
             y0, y1, x0, x1 = box
-            f_bg = background[y0:y1, x0:x1].astype(np.float32)
-            planes = self._crops[box] = {"f_bg": f_bg, "g_bg": channel_sum(f_bg)}
-            for plane in planes.values():
-                plane.setflags(write=False)  # shared by every frame until the next image
+            f_bg = _read_only(background[y0:y1, x0:x1].astype(np.float32))
+            planes = self._crops[box] = CropPlanes(f_bg, _read_only(channel_sum(f_bg)))
         return planes
 
-    @staticmethod
-    def texture(planes: dict[str, np.ndarray], k: tuple[int, int]
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """(local mean, local variance) of the crop's grey sum over a ``k`` window."""
-        if "mean_b" not in planes:
-            g_bg = planes["g_bg"]
-            mean_b = cv2.boxFilter(g_bg, -1, k)
-            var_b = cv2.boxFilter(g_bg * g_bg, -1, k) - mean_b * mean_b
-            for name, plane in (("mean_b", mean_b), ("var_b", var_b)):
-                plane.setflags(write=False)
-                planes[name] = plane
-        return planes["mean_b"], planes["var_b"]
 
-
-def _texture_kept(g_img: np.ndarray, planes: dict[str, np.ndarray], threshold: float,
+def _texture_kept(g_img: np.ndarray, planes: CropPlanes, threshold: float,
                   s: ForegroundSettings) -> np.ndarray:
     """Local correlation of frame and background (grey sums); 0 where the background is
     too flat for its pattern to stand above the noise."""
     k = (s.texture_px, s.texture_px)
-    g_bg = planes["g_bg"]
-    mean_b, var_b = BackgroundPlanes.texture(planes, k)
+    mean_b, var_b = planes.texture(k)
     mean_i = cv2.boxFilter(g_img, -1, k)
     var_i = cv2.boxFilter(g_img * g_img, -1, k) - mean_i * mean_i
-    cov = cv2.boxFilter(g_img * g_bg, -1, k) - mean_i * mean_b
+    cov = cv2.boxFilter(g_img * planes.g_bg, -1, k) - mean_i * mean_b
     textured = var_b > (threshold / 3.0) ** 2 * 3.0  # grey sums: 3 channels of noise
     corr = cov / np.sqrt(np.maximum(var_i * var_b, 1e-6))
     return np.where(textured, corr, 0.0)
@@ -152,7 +159,7 @@ def foreground_mask(img: np.ndarray, background: np.ndarray, zone_mask: np.ndarr
     x0, x1 = max(0, x - pad), min(img.shape[1], x + w + pad)
     f_img = img[y0:y1, x0:x1].astype(np.float32)
     bg_planes = (planes or BackgroundPlanes()).crop(background, (y0, y1, x0, x1))
-    f_bg, g_bg = bg_planes["f_bg"], bg_planes["g_bg"]
+    f_bg, g_bg = bg_planes.f_bg, bg_planes.g_bg
     inside = zone_mask[y0:y1, x0:x1] > 0
     g_img = channel_sum(f_img)
     ratio = g_img / np.maximum(g_bg, 30.0)

@@ -259,6 +259,8 @@ def test_background_planes_are_reused_only_for_the_same_background_image():
     kept = planes.crop(first, box)
     assert planes.crop(first, box) is kept  # the same image: served from the cache
     again = planes.crop(first.copy(), box)  # equal values, another image: recomputed
-    assert again is not kept and np.array_equal(again["g_bg"], kept["g_bg"])
-    assert not np.array_equal(planes.crop(second, box)["g_bg"], kept["g_bg"])
-    assert not kept["f_bg"].flags.writeable  # shared planes cannot be changed in place
+    assert again is not kept and np.array_equal(again.g_bg, kept.g_bg)
+    assert not np.array_equal(planes.crop(second, box).g_bg, kept.g_bg)
+    assert not kept.f_bg.flags.writeable  # shared planes cannot be changed in place
+    assert kept.texture((7, 7)) is kept.texture((7, 7))  # per window, once
+    assert not np.array_equal(kept.texture((3, 3))[0], kept.texture((7, 7))[0])
