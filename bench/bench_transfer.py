@@ -29,6 +29,7 @@ from benchutil import pin_one_core
 
 from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.person_scale import HeightRef
+from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.ingest.sim import SimParams
 from crowdwatch.progress import Progress
 from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone
@@ -85,10 +86,17 @@ def sim_scene(params: SimParams, frames: int, warmup: int, bar: Progress) -> dic
             "series": {"truth": t.tolist(), "count": [round(float(x), 2) for x in p]}}
 
 
-def mall_runs(mall: Path, bar: Progress) -> dict:
+def mall_zone(mall: Path) -> ZoneGeometry:
+    """Mall's counted region with its zero-label geometry: the dataset's relative
+    perspective map and the two hand-measured (foot, head) pairs."""
     zone = make_zone((480, 640), roi_mask=str(mall / "roi_mask.png"))
     zone.height_ref = HeightRef(MALL_HEIGHT_REF)
     zone.perspective = np.load(mall / "perspective.npy")
+    return zone
+
+
+def mall_runs(mall: Path, bar: Progress) -> dict:
+    zone = mall_zone(mall)
     base = EvalSetup(str(mall / "frames" / "seq_%06d.jpg"), str(mall / "counts.csv"), zone,
                      (480, 640), train_frames=0,
                      weight_map=str(mall / "perspective.npy"), hog_stride=10,

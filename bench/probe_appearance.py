@@ -37,13 +37,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from bench_transfer import MALL_HEIGHT_REF
+from bench_transfer import mall_zone
 from benchutil import pin_one_core
 
 from crowdwatch.detectors.geometry import GeometryDetector
-from crowdwatch.detectors.person_scale import HeightRef
 from crowdwatch.progress import Progress
-from crowdwatch.tools.evaluate import make_zone
 
 ROOT = Path(__file__).resolve().parents[1]
 Detector = Callable[[np.ndarray], list[tuple[float, float]]]  # frame -> centres
@@ -110,9 +108,7 @@ def geometry_probes(mall: Path, truth: dict[int, int], stride: int, bar: Progres
                     ) -> tuple[list[Probe], float]:
     """The zero-label geometry counter as bench_transfer runs it (background built on
     frames 1-800, then live through 801-1200), keeping every ``stride``-th frame."""
-    zone = make_zone((480, 640), roi_mask=str(mall / "roi_mask.png"))
-    zone.height_ref = HeightRef(MALL_HEIGHT_REF)
-    zone.perspective = np.load(mall / "perspective.npy")
+    zone = mall_zone(mall)
     counter = GeometryDetector()
     probes, elapsed = [], 0.0
     bar.restart(1200, "probe_appearance geometry (warm-up 1-800, then live)")
