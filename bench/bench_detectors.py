@@ -15,7 +15,8 @@ import time
 import numpy as np
 from benchutil import pin_one_core
 
-from crowdwatch.config import BackgroundDetectorConfig, HogDetectorConfig
+from crowdwatch.detectors.kinds.background import BackgroundDetectorConfig
+from crowdwatch.detectors.kinds.hog import HogDetectorConfig
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sources import SimSource

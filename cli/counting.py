@@ -166,6 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from crowdwatch.tools.calibrate import read_truth
     from crowdwatch.tools.evaluate import (
         DETECTORS,
+        SIZED,
         EvalSetup,
         default_train_frames,
         evaluate,
@@ -186,10 +187,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     polygon = points(args.zone, "--zone") if args.zone else None
     zone = _geometry_zone(make_zone(native, polygon, args.roi_mask), args)
     if not detectors:
-        detectors = tuple(d for d in DETECTORS if d != "geometry" or zone.knows_person_size)
-    elif "geometry" in detectors and not zone.knows_person_size:
-        raise UsageError("the geometry detector needs --height-ref (with or without "
-                         "--perspective) or --ground-image/--ground-world")
+        detectors = tuple(d for d in DETECTORS if d not in SIZED or zone.knows_person_size)
+    elif set(detectors) & set(SIZED) and not zone.knows_person_size:
+        raise UsageError(f"the {', '.join(d for d in detectors if d in SIZED)} detector(s) "
+                         "need --height-ref (with or without --perspective) or "
+                         "--ground-image/--ground-world")
     labelled = len(read_truth(args.truth, zone, native))
     train, pick = default_train_frames(args.source, labelled)
     if args.train_frames is not None:

@@ -86,15 +86,14 @@ def camera_setup(path: str | None, runner: Any) -> Any:
                     round(float(v), 2) for v in found.apply(np.asarray(raw), lengths)]}
 
     def geometry_of(cam: CameraConfig) -> tuple[float, float, float] | None:
-        from crowdwatch.detectors.registry import has_geometry
+        from crowdwatch.detectors.plugin import BuildContext, effective
 
-        det = cam.detector
-        if det.kind == "geometry":
-            return det.slope, det.offset, det.edge_weight
-        if (det.kind == "background" and det.model is None and cam.zones
-                and not cam.url.startswith("sim://") and all(map(has_geometry, cam.zones))):
-            return 1.0, 0.0, 0.0  # a real camera with geometry and no model counts with it
-        return None
+        # A real camera with geometry and no model counts with the geometry counter.
+        kind, det = effective(cam.detector, BuildContext.of(cam))
+        if not kind.traits.few_shot_correction:
+            return None
+        return (getattr(det, "slope", 1.0), getattr(det, "offset", 0.0),
+                getattr(det, "edge_weight", 0.0))
 
     editor = SiteEditor(path, validate) if path else None
     return Setup(editor, lambda: runner.config, runner.snapshot, runner.reload, areas,

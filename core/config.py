@@ -12,9 +12,8 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -25,7 +24,6 @@ from pydantic import (
     PrivateAttr,
     SerializeAsAny,
     StrictInt,
-    TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -33,6 +31,7 @@ from pydantic import (
 )
 
 from crowdwatch.errors import ConfigError
+from crowdwatch.kinds import KindRegistry
 from crowdwatch.util.shapes import polygon_problem, quad_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -120,40 +119,25 @@ class ZoneConfig(_Strict):
         return value
 
 
-class BackgroundDetectorConfig(_Strict):
-    kind: Literal["background"]
-    model: str | None = Field(
-        None, description="Model JSON from `crowdwatch calibrate`. Without one, a camera whose "
-        "zones all have geometry (height_ref, or ground) counts by geometry with no labels; "
-        "otherwise the shipped sim model is used."
-    )
+DETECTOR_PLUGIN_GROUP = "crowdwatch.detectors"
 
 
-class GeometryDetectorConfig(_Strict):
-    kind: Literal["geometry"]
-    slope: float = Field(1.0, ge=0, description="Few-shot correction: count = slope·raw + "
-                         "edge_weight·edges + offset (from `crowdwatch calibrate footage "
-                         "--layout geometry` or the console's calibration).")
-    offset: float = Field(0.0, description="Few-shot correction offset (people).")
-    edge_weight: float = Field(0.0, ge=0, description="Few-shot weight of the new-edge "
-                               "length (edges not in the background, in person heights); 0 "
-                               "leaves it out.")
+class DetectorConfig(_Strict):
+    """What every detector's config shares. Each kind subclasses it in its own module
+    (``crowdwatch.detectors.kinds``) and registers itself, as rule kinds do."""
+
+    kind: str
 
 
-class HogDetectorConfig(_Strict):
-    kind: Literal["hog"]
-    hit_threshold: float = Field(0.0, description="SVM margin a window needs to count.")
-    win_stride: int = Field(8, ge=4, le=32)
-    scale: float = Field(1.05, gt=1.0, le=2.0)
-    upscale: float = Field(
-        1.0, gt=0, le=4.0, description="Resize factor before detection (small figures need > 1)."
-    )
+_DETECTORS: KindRegistry[DetectorConfig] = KindRegistry(DETECTOR_PLUGIN_GROUP)
+register_detector_model = _DETECTORS.register
+detector_models = _DETECTORS.models
 
 
-DetectorConfig = Annotated[
-    BackgroundDetectorConfig | GeometryDetectorConfig | HogDetectorConfig,
-    Field(discriminator="kind")
-]
+def default_detector() -> DetectorConfig:
+    """A camera's detector when none is given: the background counter (which counts by
+    geometry on a real camera whose zones all have a person size)."""
+    return detector_models()["background"](kind="background")
 
 
 class HealthConfig(_Strict):
@@ -186,9 +170,9 @@ class CameraConfig(_Strict):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     detect_width: int = Field(640, ge=64, le=4096, description="Frames are downscaled to this.")
-    detector: DetectorConfig = Field(
-        default_factory=lambda: BackgroundDetectorConfig(kind="background")
-    )
+    detector: SerializeAsAny[DetectorConfig] = Field(
+        default_factory=default_detector, description="How this camera counts: `kind` "
+        "names a detector plug-in (see `crowdwatch config schema`).")
     privacy_masks: list[Polygon] = Field(
         default_factory=list, description="Image regions blanked before any detector sees them."
     )
@@ -196,6 +180,14 @@ class CameraConfig(_Strict):
         default_factory=list, description="Where to count. A camera with none is being set up "
         "(added from the console): it reports health and serves setup snapshots, and counts "
         "nothing.")
+
+    @field_validator("detector", mode="wrap")
+    @classmethod
+    def _detector_kind(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """The detector validates against its own kind's model (from the registry)."""
+        if isinstance(value, DetectorConfig) and type(value) is not DetectorConfig:
+            return handler(value)
+        return _DETECTORS.adapter().validate_python(value)
 
     @field_validator("privacy_masks")
     @classmethod
@@ -255,37 +247,9 @@ class RuleConfig(_Strict):
         return hashlib.sha256(body.encode()).hexdigest()[:8]
 
 
-_RULE_MODELS: dict[str, type[RuleConfig]] = {}
-_RULES_ADAPTER: dict[tuple[type[RuleConfig], ...], TypeAdapter[Any]] = {}
-
-
-def register_rule_model(model: type[RuleConfig]) -> None:
-    """Make a rule kind known to config validation (called by the kind's module)."""
-    kind = model.model_fields["kind"].annotation
-    names = get_args(kind)
-    if not names:
-        raise TypeError(f"{model.__name__}.kind must be a Literal of the kind's name")
-    for name in names:
-        _RULE_MODELS[name] = model
-
-
-def rule_models() -> dict[str, type[RuleConfig]]:
-    """Rule kinds by name; loads the rule plug-ins (entry points) on first use."""
-    if not _RULE_MODELS:
-        for plugin in entry_points(group=RULE_PLUGIN_GROUP):
-            plugin.load()
-    return _RULE_MODELS
-
-
-def _rules_adapter() -> TypeAdapter[Any]:
-    models = tuple(dict.fromkeys(rule_models().values()))
-    adapter = _RULES_ADAPTER.get(models)
-    if adapter is None:
-        item: Any = (Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
-                     if len(models) > 1 else models[0])
-        adapter = TypeAdapter(list[item])
-        _RULES_ADAPTER[models] = adapter
-    return adapter
+_RULES: KindRegistry[RuleConfig] = KindRegistry(RULE_PLUGIN_GROUP)
+register_rule_model = _RULES.register
+rule_models = _RULES.models
 
 
 class JsonlSinkConfig(_Strict):
@@ -519,7 +483,7 @@ class CrowdwatchConfig(_Strict):
         """Each rule validates against its own kind's model (from the registry)."""
         if isinstance(value, list) and all(isinstance(r, RuleConfig) for r in value):
             return handler(value)
-        return _rules_adapter().validate_python(value)
+        return _RULES.adapter(many=True).validate_python(value)
 
     @model_validator(mode="after")
     def _watches_something(self) -> CrowdwatchConfig:
@@ -772,9 +736,6 @@ def _dotted(loc: tuple, root: yaml.Node | None) -> str:
     return out
 
 
-_DETECTOR_TAGS = {"background", "hog"}
-
-
 def _union_tags() -> set[str]:
     """Discriminator values pydantic inserts into error paths (not keys of the file)."""
-    return _DETECTOR_TAGS | set(rule_models())
+    return set(detector_models()) | set(rule_models())

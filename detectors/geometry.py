@@ -175,23 +175,37 @@ def owner_weights(fg: np.ndarray, plan: _ZonePlan) -> np.ndarray:
     return weights
 
 
-def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float,
-                 owners: str = "runs") -> float:
-    """People in one zone from its foreground mask (see the module docstring)."""
+def people_weights(fg: np.ndarray, plan: _ZonePlan, owners: str = "runs") -> np.ndarray:
+    """Per foreground pixel, its share of an in-zone person, occlusion included: the
+    owner's 1/area times the Poisson factor of its occlusion cell."""
     covered = np.bincount(plan.cells.ravel(), weights=fg.ravel().astype(np.float64),
                           minlength=plan.n_cells)
     cover = np.minimum(covered / np.maximum(plan.cell_pixels, 1.0), MAX_COVER)
     factor = np.ones_like(cover)
     some = cover > 1e-6
     factor[some] = -np.log1p(-cover[some]) / cover[some]
+    weight = plan.weight if owners == "mid_body" else owner_weights(fg, plan)
+    return weight * factor[plan.cells]
+
+
+def blob_people(fg: np.ndarray, per_pixel: np.ndarray, min_person: float,
+                whole: bool = True) -> float:
+    """People in a foreground mask: each connected blob's weight, blobs under
+    ``min_person`` dropped as noise, and (``whole``) every kept blob at least one person."""
     n_blobs, labels = cv2.connectedComponents(fg, connectivity=8)
     if n_blobs <= 1:
         return 0.0
-    weight = plan.weight if owners == "mid_body" else owner_weights(fg, plan)
-    per_pixel = weight * factor[plan.cells]
     blob = np.bincount(labels.ravel(), weights=per_pixel.ravel(), minlength=n_blobs)[1:]
     blob = blob[blob >= min_person]
-    return float(np.maximum(blob, 1.0).sum())
+    return float(np.maximum(blob, 1.0).sum() if whole else blob.sum())
+
+
+def count_people(fg: np.ndarray, plan: _ZonePlan, min_person: float,
+                 owners: str = "runs") -> float:
+    """People in one zone from its foreground mask (see the module docstring)."""
+    if not fg.any():
+        return 0.0
+    return blob_people(fg, people_weights(fg, plan, owners), min_person)
 
 
 def edges_of(img: np.ndarray) -> np.ndarray:
@@ -269,6 +283,14 @@ class GeometryDetector(BackgroundCamera):
             out[zone.zone_id] = (count_people(fg, plan, self.s.min_person, self.s.owners),
                                  length)
         return out
+
+    def observe(self, frame: np.ndarray, zones: list[ZoneGeometry]
+                ) -> tuple[float, list[tuple[_ZonePlan, np.ndarray]]]:
+        """Learn from the frame; (work scale, each zone's plan and counted foreground), for
+        a counter that weighs the foreground itself (the fused counter)."""
+        img, scale = self.work_image(frame)
+        self.bg.update(img)
+        return scale, self._people_masks(img, scale, zones, None)
 
     def people_masks(self, frame: np.ndarray, zones: list[ZoneGeometry]
                      ) -> dict[str, np.ndarray]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crowdwatch.config import HogDetectorConfig
 from crowdwatch.detectors.background import BackgroundDetector, RegressionModel
 from crowdwatch.detectors.hog import HogDetector
+from crowdwatch.detectors.kinds.hog import HogDetectorConfig
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams

@@ -25,7 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from crowdwatch.detectors.appearance import AppearanceDetector, FinderSettings, PersonFinder
 from crowdwatch.detectors.background import BackgroundDetector, RegressionModel, fit_ridge
+from crowdwatch.detectors.fused import FusedDetector
 from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.hog import HogDetector
 from crowdwatch.detectors.zones import ZoneGeometry
@@ -37,7 +39,11 @@ from crowdwatch.tools.held_frames import HeldFrames
 
 # Published protocols: fit on the first N frames of these datasets, score on the rest.
 KNOWN_PROTOCOLS = {"mall": 800}
-DETECTORS = ("geometry", "background", "background_global", "hog")
+DETECTORS = ("fused", "appearance", "geometry", "background", "background_global", "hog")
+# Counters that give a people count corrected by a few-shot slope and offset.
+COUNTERS = ("fused", "appearance", "geometry", "hog")
+# Counters that need the zone's person size (no labels: geometry).
+SIZED = ("fused", "geometry")
 PICKS = ("spread", "first")
 DENSITY_BANDS = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, float("inf")))  # persons/m²
 COLLAPSE_RATIO = 0.1  # output spread under this share of the truth's spread: collapsed
@@ -79,6 +85,8 @@ class EvalSetup:
     # Calibration frames that arrive while a background is still being built are kept
     # (at work width, in memory) up to this size and measured once it is ready.
     hold_mb: float = 512.0
+    # The appearance counters' detector: runs per sample (their live budget) and settings.
+    finder: FinderSettings = dataclasses.field(default_factory=FinderSettings)
 
 
 def make_zone(native_shape: tuple[int, int], polygon: list[list[float]] | None = None,
@@ -118,6 +126,8 @@ class _Collected:
     calls: int = 0
     grid: list[int] | None = None  # cell grid (pixel regression, cells layout)
     held: HeldFrames | None = None  # calibration frames seen while warming up
+    teacher: dict | None = None  # the fused counter's taught geometry scale
+    detector_runs: int | None = None  # person-detector runs (appearance counters)
 
 
 def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: set[int],
@@ -136,11 +146,32 @@ def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: 
             weights = setup.weight_map if layout == "global" else None
             streams[name] = BackgroundDetector(RegressionModel.blank(layout, weight_map=weights))
     hog = HogDetector(upscale=setup.hog_upscale) if "hog" in setup.detectors else None
-    out = {name: _Collected() for name in [*streams, *(["hog"] if hog else [])]}
+    # The appearance counters run as live: every frame after the warm-up is counted (their
+    # detector's budget and teacher follow the samples), the labelled ones are kept.
+    live: dict[str, Any] = {}
+    if "fused" in setup.detectors or "appearance" in setup.detectors:
+        from crowdwatch.detectors.nanodet import NanoDet
+
+        model = NanoDet()
+        if "fused" in setup.detectors:
+            live["fused"] = FusedDetector(PersonFinder(model, setup.finder))
+        if "appearance" in setup.detectors:
+            live["appearance"] = AppearanceDetector(PersonFinder(model, setup.finder))
+    out = {name: _Collected() for name in [*live, *streams, *(["hog"] if hog else [])]}
     for name in streams:
         out[name].held = HeldFrames(setup.hold_mb)
     zone = setup.zone
     for number, image in numbered_frames(setup.source, stop=last):
+        for name, det in live.items():
+            if number <= setup.warmup or not det.ready:
+                det.prime(image)
+                continue
+            started = time.perf_counter()
+            count = det.raw_counts(image, [zone])[zone.zone_id]
+            out[name].seconds += time.perf_counter() - started
+            out[name].calls += 1
+            if number in labelled:
+                out[name].raw[number] = value
         for name, det in streams.items():
             col = out[name]
             if number <= setup.warmup or number not in labelled or not det.ready:
@@ -166,6 +197,10 @@ def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: 
     for name in ("background", "background_global"):
         if name in streams:
             out[name].grid = streams[name].grid
+    if "fused" in live:
+        out["fused"].teacher = live["fused"].teaching().get(zone.zone_id)
+    for name, det in live.items():
+        out[name].detector_runs = det.finder.runs
     return out
 
 
@@ -254,7 +289,7 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
         skill = 1.0 - res["mae"] / base if base > 0 else 0.0
         spread = float(np.std(pred))
         collapsed = spread < COLLAPSE_RATIO * max(float(np.std(y)), 1e-9) or (
-            name in ("hog", "geometry") and not any(
+            name in COUNTERS and not any(
                 float(np.atleast_1d(col.raw[n])[0]) > 0 for n in [*train, *frames]
                 if n in col.raw))
         res |= result | {
@@ -262,6 +297,10 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
             "beats_constant": skill > 0, "collapsed": bool(collapsed),
             "ms_per_frame": round(1000 * col.seconds / max(1, col.calls), 3),
             "frames": len(frames), "bands": _bands(pred, y, setup.zone.area_m2, edges)}
+        if col.teacher is not None:
+            res["teacher"] = col.teacher
+        if col.detector_runs is not None:
+            res["detector_runs"] = col.detector_runs
         if col.held and (col.held.released or col.held.not_kept):  # labelled while warming up
             res |= {"calibration_deferred": len(col.held.released),
                     "calibration_not_kept": col.held.not_kept}
@@ -283,7 +322,7 @@ def evaluate(setup: EvalSetup, progress: Callable[[int, int], None] | None = Non
 def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.ndarray,
                      frames: list[int], setup: EvalSetup) -> tuple[dict | None, Any]:
     """(extra report fields, test predictions), or (None, why it was skipped)."""
-    if name in ("geometry", "hog"):
+    if name in COUNTERS:
         fit_rows = [i for i, n in enumerate(train) if n in col.raw]
         # Geometry gives (raw count, new-edge length) per frame, HOG a count.
         x_test = np.array([np.atleast_1d(col.raw[n]) for n in frames], dtype=float)
@@ -322,9 +361,11 @@ def _fit_and_predict(name: str, col: _Collected, train: list[int], y_train: np.n
 def recommend(detectors: dict[str, dict], const_cv: float | None) -> tuple[str | None, str]:
     """The counter to deploy, judged on calibration frames only."""
     scored = {n: d for n, d in detectors.items() if n != "constant" and "mae" in d}
-    if const_cv is None:  # zero labels: only geometry can be trusted unseen
-        if "geometry" in scored and not scored["geometry"]["collapsed"]:
-            return "geometry", "no labelled frames: the geometry counter needs none"
+    if const_cv is None:  # zero labels: only counters that need none can be trusted unseen
+        for name, why in (("fused", "the fused counter (person detector + geometry) needs "
+                           "no labels"), ("geometry", "the geometry counter needs none")):
+            if name in scored and not scored[name]["collapsed"]:
+                return name, f"no labelled frames: {why}"
         return None, "no labelled frames and no geometry: nothing can be judged"
     candidates = {n: d["cv_mae"] for n, d in scored.items()
                   if d.get("cv_mae") is not None and not d["collapsed"]}
