@@ -171,7 +171,7 @@ def _collect(setup: EvalSetup, labelled: set[int], train: set[int], hog_frames: 
             out[name].seconds += time.perf_counter() - started
             out[name].calls += 1
             if number in labelled:
-                out[name].raw[number] = value
+                out[name].raw[number] = count
         for name, det in streams.items():
             col = out[name]
             if number <= setup.warmup or number not in labelled or not det.ready:
