@@ -128,6 +128,11 @@ class DetectorConfig(_Strict):
 
     kind: str
 
+    def needs_person_size(self, camera: CameraConfig) -> bool:
+        """Whether every zone of the camera must give a person size (height_ref or
+        ground): a kind that weighs foreground by it cannot count without."""
+        return False
+
 
 _DETECTORS: KindRegistry[DetectorConfig] = KindRegistry(DETECTOR_PLUGIN_GROUP)
 register_detector_model = _DETECTORS.register
@@ -655,7 +660,12 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
         if cam.id in seen_cams:
             found.append((("cameras", ci, "id"), f"duplicate camera id {cam.id!r}"))
         seen_cams.add(cam.id)
+        needs_size = cam.detector.needs_person_size(cam)
         for zi, zone in enumerate(cam.zones):
+            if needs_size and zone.height_ref is None and zone.ground is None:
+                found.append((("cameras", ci, "zones", zi), f"zone {zone.id!r} gives no person "
+                              f"size: the {cam.detector.kind} detector needs height_ref "
+                              "(standing people's foot and head pixels) or ground"))
             if zone.id in seen_zones:
                 found.append((("cameras", ci, "zones", zi, "id"), f"duplicate zone id {zone.id!r}"))
             seen_zones.add(zone.id)

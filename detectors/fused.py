@@ -7,7 +7,8 @@ weight of the counted foreground outside every box, so nobody is counted twice a
 neither kind of person is lost. When the detector sees nobody, it is the geometry count.
 
 Between detector runs (its budget), the count is the geometry count now plus what the
-last run added to it (people standing still stay where it saw them). A teacher learns
+last run added to it (people standing still stay where it saw them; people hidden
+behind others stay hidden until the next run says otherwise). A teacher learns
 the geometry scale from the detector's counts in sparse samples (see ``teacher``).
 """
 
@@ -20,7 +21,7 @@ from crowdwatch.detectors.appearance import PersonFinder, feet_in
 from crowdwatch.detectors.base import ZoneCounts
 from crowdwatch.detectors.boxes import Boxes, Image
 from crowdwatch.detectors.geometry import GeometryDetector, blob_people, people_weights
-from crowdwatch.detectors.teacher import Teacher, TeacherSettings
+from crowdwatch.detectors.teacher import Teacher, TeacherSettings, isolated
 from crowdwatch.detectors.zones import ZoneGeometry
 
 
@@ -30,6 +31,32 @@ def box_mask(boxes: Boxes, shape: tuple[int, int], scale: float) -> np.ndarray:
     for x0, y0, x1, y1 in np.round(boxes.xyxy * scale).astype(int):
         cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(y1)), 255, thickness=-1)
     return mask
+
+
+def residual_people(fg: np.ndarray, per_pixel: np.ndarray, covered: np.ndarray,
+                    min_person: float) -> float:
+    """The geometry count of the foreground no box explains: a blob no box touches counts
+    as the geometry counter counts it (whole people); a blob a box touches counts only
+    its weight outside the boxes, if that is at least ``min_person``."""
+    n_blobs, labels = cv2.connectedComponents(fg, connectivity=8)
+    if n_blobs <= 1:
+        return 0.0
+    flat = labels.ravel()
+    inside = covered.ravel() > 0
+    total = np.bincount(flat, weights=per_pixel.ravel(), minlength=n_blobs)[1:]
+    boxed = np.bincount(flat, weights=per_pixel.ravel() * inside, minlength=n_blobs)[1:]
+    touched = np.bincount(flat[inside], minlength=n_blobs)[1:] > 0
+    free = ~touched & (total >= min_person)
+    outside = total - boxed
+    cut = touched & (outside >= min_person)
+    return float(np.maximum(total[free], 1.0).sum() + outside[cut].sum())
+
+
+def _clip(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    rows, cols = shape[:2]
+    x0, y0, x1, y1 = (int(v) for v in np.round(box))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(cols, x1), min(rows, y1)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
 class FusedDetector:
@@ -77,19 +104,35 @@ class FusedDetector:
                 out[zone.zone_id] = max(0.0, teacher.scale * geometry_raw
                                         + self._added[zone.zone_id])
                 continue
-            seen = float(feet_in(zone, boxes).sum())
-            if self.teach:
-                teacher.observe(seen, geometry_raw, boxes)
+            standing = feet_in(zone, boxes)
+            seen = float(standing.sum())
             residual = 0.0
             if per_pixel is not None:
+                if self.teach:
+                    self._teach(teacher, boxes, standing, fg, per_pixel, scale)
                 if covered is None:
                     covered = box_mask(boxes, fg.shape, scale)
-                outside = cv2.bitwise_and(fg, cv2.bitwise_not(covered))
-                residual = blob_people(outside, per_pixel, min_person, whole=False)
+                residual = residual_people(fg, per_pixel, covered, min_person)
             fused = seen + teacher.scale * residual
+            # Carried until the next run: what the detector adds to the geometry count
+            # (people standing still, people hidden behind others).
             self._added[zone.zone_id] = fused - teacher.scale * geometry_raw
             out[zone.zone_id] = fused
         return out
+
+    @staticmethod
+    def _teach(teacher: Teacher, boxes: Boxes, standing: np.ndarray, fg: np.ndarray,
+               per_pixel: np.ndarray, scale: float) -> None:
+        """Each isolated, moving person in the zone teaches the geometry weight of one."""
+        alone = isolated(boxes) & standing
+        for box in boxes.xyxy[alone] * scale:
+            rect = _clip(box, fg.shape)
+            if rect is None:
+                continue
+            x0, y0, x1, y1 = rect
+            inside = fg[y0:y1, x0:x1] > 0
+            if inside.mean() >= teacher.s.min_foreground:
+                teacher.observe(float(per_pixel[y0:y1, x0:x1][inside].sum()))
 
     def count(self, frame: Image, zones: list[ZoneGeometry]) -> ZoneCounts:
         slope, offset = self.correction

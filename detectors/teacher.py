@@ -1,10 +1,13 @@
 """The person detector as teacher: a camera nobody labelled learns its geometry scale.
 
-Where people stand apart, a person detector counts them well, and the geometry counter's
-error is mostly its size prior (silhouette area, height reference). So on samples where
-the detector's boxes barely overlap, the ratio of its count to the geometry's raw count
-is a label for free. The ratio is pooled with forgetting (light and seasons change),
-bounded, and reported with how many samples taught it and how well the two agreed.
+A person standing apart from everyone else is what a person detector finds best, and
+what the geometry counter should weigh as exactly one person; the weight it gives
+instead is its size prior's error (silhouette area, height reference). So every
+isolated, moving person the detector boxes is a label for free: the scale is the
+number of such people over the geometry weight of the foreground inside their boxes,
+pooled with forgetting (light and seasons change), bounded, and reported with how many
+people taught it and how far the two disagreed. People standing still (little
+foreground in their box) teach nothing: the geometry counter cannot see them at all.
 """
 
 from __future__ import annotations
@@ -18,61 +21,61 @@ from crowdwatch.detectors.boxes import Boxes
 
 @dataclass(frozen=True)
 class TeacherSettings:
-    max_overlap: float = 0.1  # share of box area hidden by other boxes: above, not sparse
-    min_samples: int = 10  # sparse samples before the learnt scale is used
-    half_life: float = 500.0  # sparse samples after which an old one weighs half
+    min_foreground: float = 0.3  # share of an isolated box that must be foreground (moving)
+    min_people: int = 20  # isolated people seen before the learnt scale is used
+    half_life: float = 2000.0  # people after which an old one weighs half
     bounds: tuple[float, float] = (0.5, 2.0)  # the scale is kept within these
 
 
-def overlap_share(boxes: Boxes) -> float:
-    """1 − union area / summed area of the boxes: 0 when nobody hides anybody."""
-    if len(boxes) < 2:
-        return 0.0
-    xyxy = boxes.xyxy.astype(np.float64)
-    x0, y0 = np.floor(xyxy[:, :2].min(axis=0)).astype(int)
-    x1, y1 = np.ceil(xyxy[:, 2:].max(axis=0)).astype(int)
-    canvas = np.zeros((max(1, y1 - y0), max(1, x1 - x0)), bool)
-    total = 0.0
-    for bx0, by0, bx1, by1 in np.round(xyxy - [x0, y0, x0, y0]).astype(int):
-        canvas[by0:by1, bx0:bx1] = True
-        total += max(0, bx1 - bx0) * max(0, by1 - by0)
-    return 0.0 if total <= 0 else float(1.0 - canvas.sum() / total)
+def isolated(boxes: Boxes) -> np.ndarray:
+    """Which boxes overlap no other box."""
+    xyxy = boxes.xyxy
+    n = len(boxes)
+    if n < 2:
+        return np.ones(n, bool)
+    w = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0],
+                                                                    xyxy[None, :, 0])
+    h = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1],
+                                                                    xyxy[None, :, 1])
+    touching = (w > 0) & (h > 0)
+    np.fill_diagonal(touching, False)
+    return ~touching.any(axis=1)
 
 
 class Teacher:
-    """One zone's geometry scale, learnt from a detector's counts in sparse samples."""
+    """One zone's geometry scale, learnt from the isolated people a detector boxes."""
 
     def __init__(self, settings: TeacherSettings | None = None) -> None:
         self.s = settings or TeacherSettings()
-        self._taught = 0.0  # forgetting sums of detector counts ...
-        self._raw = 0.0  # ... and of geometry raw counts
-        self._abs_diff = 0.0  # |detector − scaled geometry| on the samples seen ...
-        self._weight = 0.0  # ... and their forgetting count
-        self.samples = 0
+        self._people = 0.0  # forgetting sums of people ...
+        self._weight = 0.0  # ... and of the geometry weight inside their boxes
+        self._abs_diff = 0.0  # forgetting sum of |1 − weight| per person
+        self.people = 0
 
-    def observe(self, detected: float, geometry_raw: float, boxes: Boxes) -> None:
-        if detected < 1 or geometry_raw <= 0 or overlap_share(boxes) > self.s.max_overlap:
-            return
+    def observe(self, weight: float) -> None:
+        """One isolated, moving person whose box holds ``weight`` of geometry people."""
         keep = 0.5 ** (1.0 / self.s.half_life)
-        self._abs_diff = keep * self._abs_diff + abs(detected - self.scale * geometry_raw)
-        self._taught = keep * self._taught + detected
-        self._raw = keep * self._raw + geometry_raw
-        self._weight = keep * self._weight + 1.0
-        self.samples += 1
+        self._people = keep * self._people + 1.0
+        self._weight = keep * self._weight + weight
+        self._abs_diff = keep * self._abs_diff + abs(1.0 - weight)
+        self.people += 1
+
+    @property
+    def in_use(self) -> bool:
+        return self.people >= self.s.min_people and self._weight > 0
 
     @property
     def scale(self) -> float:
-        """The geometry scale to use (1 until enough sparse samples)."""
-        if self.samples < self.s.min_samples or self._raw <= 0:
+        """The geometry scale to use (1 until enough people taught it)."""
+        if not self.in_use:
             return 1.0
         lo, hi = self.s.bounds
-        return float(min(hi, max(lo, self._taught / self._raw)))
+        return float(min(hi, max(lo, self._people / self._weight)))
 
     def report(self) -> dict[str, float | int | bool]:
-        """What was learnt, from how many samples, and how well the two agreed."""
-        ratio = self._taught / self._raw if self._raw > 0 else 1.0
+        """What was learnt, from how many people, and how far the two disagreed."""
+        ratio = self._people / self._weight if self._weight > 0 else 1.0
         lo, hi = self.s.bounds
-        return {"scale": round(self.scale, 4), "samples": self.samples,
-                "in_use": self.samples >= self.s.min_samples,
-                "bounded": not lo <= ratio <= hi,
-                "mean_abs_disagreement": round(self._abs_diff / max(self._weight, 1e-9), 3)}
+        return {"scale": round(self.scale, 4), "people": self.people, "in_use": self.in_use,
+                "bounded": self.in_use and not lo <= ratio <= hi,
+                "geometry_error_per_person": round(self._abs_diff / max(self._people, 1e-9), 3)}
