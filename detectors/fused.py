@@ -24,6 +24,10 @@ from crowdwatch.detectors.geometry import GeometryDetector, blob_people, people_
 from crowdwatch.detectors.teacher import Teacher, TeacherSettings, isolated
 from crowdwatch.detectors.zones import ZoneGeometry
 
+# Weight of the newest run in the carried correction (exponential: the last two runs
+# weigh three quarters of it).
+CARRY_WEIGHT = 0.5
+
 
 def box_mask(boxes: Boxes, shape: tuple[int, int], scale: float) -> np.ndarray:
     """uint8 mask (255 inside any box) of boxes drawn at ``scale`` on a ``shape`` frame."""
@@ -115,8 +119,12 @@ class FusedDetector:
                 residual = residual_people(fg, per_pixel, covered, min_person)
             fused = seen + teacher.scale * residual
             # Carried until the next run: what the detector adds to the geometry count
-            # (people standing still, people hidden behind others).
-            self._added[zone.zone_id] = fused - teacher.scale * geometry_raw
+            # (people standing still, people hidden behind others), averaged over runs
+            # so that one run's misses or false boxes do not hold for a whole budget.
+            added = fused - teacher.scale * geometry_raw
+            before = self._added.get(zone.zone_id)
+            self._added[zone.zone_id] = added if before is None else (
+                before + CARRY_WEIGHT * (added - before))
             out[zone.zone_id] = fused
         return out
 
