@@ -322,15 +322,16 @@ def setup_routes(setup: Setup, admin: Any, same_origin: Any) -> list[Route]:
         if frame is None:
             return JSONResponse({"error": f"camera {camera!r} counted no frame in time (down "
                                  "or warming up)"}, status_code=503)
-        return JSONResponse({"id": frame.id, "taken": frame.taken, "counts": frame.counts})
+        return JSONResponse({"id": frame.id, "taken": frame.taken, "counts": frame.counts,
+                             "suggested": frame.suggested})
 
     async def frame_list(request: Request) -> Response:
         refused = admin(request)
         if refused:
             return refused
         camera = request.path_params["camera"]
-        return JSONResponse([{"id": f.id, "taken": f.taken, "counts": f.counts}
-                             for f in setup.kept_frames(camera)])
+        return JSONResponse([{"id": f.id, "taken": f.taken, "counts": f.counts,
+                              "suggested": f.suggested} for f in setup.kept_frames(camera)])
 
     async def frame_image(request: Request) -> Response:
         refused = admin(request)

@@ -47,6 +47,8 @@ class LabelFrame:
     jpeg: bytes
     counts: dict[str, float]
     edges: dict[str, float]  # new-edge length per zone (geometry counter), else empty
+    # Heads the person detector suggests (native pixels): the page pre-fills them.
+    suggested: list[list[float]] = field(default_factory=list)
 
 
 # (raw counts, labelled truth, new-edge lengths or None) -> the fitted correction
@@ -75,8 +77,8 @@ class Setup:
     apply: Callable[[CrowdwatchConfig], str | None]
     areas: Callable[[CameraConfig], dict[str, float | None]]
     audit_path: str | None = None
-    label_frame: Callable[[str], tuple[bytes, dict[str, float], dict[str, float]] | None
-                          ] | None = None
+    # (masked JPEG, counts, edge lengths[, suggested heads]) of a camera's next frame
+    label_frame: Callable[[str], tuple[Any, ...] | None] | None = None
     fit: Fit | None = None
     # The camera's current geometry correction (slope, offset, edge_weight), or None when
     # it does not count with the geometry counter (only that counter takes a few-shot
@@ -92,7 +94,8 @@ class Setup:
         got = self.label_frame(camera_id)
         if got is None:
             return None
-        frame = LabelFrame(uuid.uuid4().hex[:10], time.time(), got[0], got[1], got[2])
+        frame = LabelFrame(uuid.uuid4().hex[:10], time.time(), got[0], got[1], got[2],
+                           list(got[3]) if len(got) > 3 else [])
         self.frames[camera_id] = [*self.kept_frames(camera_id), frame][-MAX_LABEL_FRAMES:]
         self.audit("label_frame", camera_id, who, client, frame=frame.id)
         return frame

@@ -39,7 +39,7 @@ def isolated(boxes: Boxes) -> np.ndarray:
                                                                     xyxy[None, :, 1])
     touching = (w > 0) & (h > 0)
     np.fill_diagonal(touching, False)
-    return ~touching.any(axis=1)
+    return np.asarray(~touching.any(axis=1), dtype=bool)
 
 
 class Teacher:

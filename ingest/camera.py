@@ -17,10 +17,12 @@ import cv2
 import numpy as np
 
 from crowdwatch.config import CameraConfig
+from crowdwatch.detectors.appearance import FinderSettings, PersonFinder, feet_in
 from crowdwatch.detectors.base import Detector
+from crowdwatch.detectors.crops import detect_in_crops
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.detectors.zones import ZoneGeometry
-from crowdwatch.errors import SourceError
+from crowdwatch.errors import ModelError, SourceError
 from crowdwatch.events import CameraHealth, CountEvent
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.privacy import PrivacyMasker
@@ -34,8 +36,10 @@ log = logging.getLogger("crowdwatch.ingest")
 Emit = Callable[[CountEvent | CameraHealth], None]
 
 
-# A label frame: masked JPEG, count per zone, new-edge length per zone (geometry only).
-LabelSample = tuple[bytes, dict[str, float], dict[str, float]]
+# A label frame: masked JPEG, count per zone, new-edge length per zone (geometry only),
+# and the heads the person detector suggests (native pixels) for the engineer to check.
+LabelSample = tuple[bytes, dict[str, float], dict[str, float], list[list[float]]]
+HEAD_SHARE = 0.1  # a head's centre sits about this share of a person box below its top
 
 
 class CameraPipeline:
@@ -73,6 +77,28 @@ class CameraPipeline:
     def ready(self) -> bool:
         return self.detector.ready
 
+    def suggest_heads(self, image: np.ndarray) -> list[list[float]]:
+        """Heads (native pixels) of the people the person detector finds standing in the
+        zones of this frame: the labelling page pre-fills them for the engineer to confirm
+        or correct. Runs only on an engineer's label request, outside the camera's budget;
+        nothing of it leaves but these points, to the setup page that shows the frame."""
+        view = self.preprocess(image)
+        finder = getattr(self.detector, "finder", None)
+        if not isinstance(finder, PersonFinder):
+            finder = _suggesting_finder()
+        if finder is None:
+            return []
+        boxes = detect_in_crops(finder.model, view, finder.crops(view.shape[:2], self.zones))
+        if not len(boxes):
+            return []
+        standing = np.zeros(len(boxes), bool)
+        for zone in self.zones:
+            standing |= feet_in(zone, boxes)
+        xyxy = boxes.xyxy[standing]
+        heads = np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2,
+                          xyxy[:, 1] + HEAD_SHARE * (xyxy[:, 3] - xyxy[:, 1])], axis=1)
+        return [[round(float(x), 1), round(float(y), 1)] for x, y in heads / self.scale]
+
     def prime(self, frame: Frame) -> None:
         """Warm-up: the detector learns the view; no counts leave (they would be noise)."""
         self.detector.prime(self.preprocess(frame.image))
@@ -98,6 +124,26 @@ class CameraPipeline:
                 )
             )
         return events
+
+
+_SUGGESTER: list[PersonFinder | None] = []
+_SUGGESTER_LOCK = threading.Lock()
+
+
+def _suggesting_finder() -> PersonFinder | None:
+    """The shipped person detector, loaded once per process for label suggestions (None,
+    logged once, when it cannot load: labelling then starts from no clicks)."""
+    with _SUGGESTER_LOCK:
+        if not _SUGGESTER:
+            try:
+                from crowdwatch.detectors.nanodet import NanoDet
+
+                _SUGGESTER.append(PersonFinder(NanoDet(), FinderSettings(every=1)))
+            except ModelError as exc:
+                log.warning("label suggestions off: the person detector cannot load",
+                            extra={"error": str(exc)})
+                _SUGGESTER.append(None)
+        return _SUGGESTER[0]
 
 
 class CameraWorker(threading.Thread):
@@ -278,7 +324,8 @@ class CameraWorker(threading.Thread):
                 jpeg = self._masked_jpeg(frame.image)
                 self._answer(self._label_waiters, None if jpeg is None else (
                     jpeg, {e.zone_id: e.count for e in events},
-                    dict(getattr(detector, "last_edges", {}))))
+                    dict(getattr(detector, "last_edges", {})),
+                    self.pipeline.suggest_heads(frame.image)))
             for event in events:
                 self.emit(event)
         return False

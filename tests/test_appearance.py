@@ -238,3 +238,15 @@ def test_every_kind_is_registered_with_its_traits() -> None:
     assert {"background", "geometry", "hog", "appearance", "fused", "onnx"} <= set(kinds)
     assert kinds["fused"].traits.sees_still_people and kinds["fused"].traits.counts_without_labels
     assert not kinds["geometry"].traits.sees_still_people
+
+
+def test_labelling_suggestions_are_the_heads_of_the_people_in_the_zone(
+        shared_data: Path) -> None:
+    """The labelling page pre-fills these as head clicks (native pixels)."""
+    pipe = CameraPipeline(floor_camera({"kind": "geometry"}))
+    frames = dict(numbered_frames(str(shared_data / CLIP), start=31, stop=331))
+    assert pipe.suggest_heads(frames[31]) == []  # nobody in the room yet
+    [head] = pipe.suggest_heads(frames[331])  # one person standing at the table
+    # Measured by hand: feet (445, 374), top of the head (456, 8): a head's centre
+    # about a tenth of the height below the top.
+    assert abs(head[0] - 450) < 25 and abs(head[1] - 45) < 30, head

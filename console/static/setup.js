@@ -253,7 +253,17 @@ function drawLists() {
     }
     return tr;
   }) : [];
-  $("ground-table").querySelector("tbody").replaceChildren(...rows);
+  // A check's answer redraws the lists while the engineer may be typing metres: the
+  // table is rebuilt only when it shows other points, never under a focused box.
+  const body = $("ground-table").querySelector("tbody");
+  const points = `${z ? z.id : ""}:${z && z.ground ? JSON.stringify(z.ground.image) : ""}`;
+  const metres = z && z.ground ? JSON.stringify(z.ground.world_m) : "";
+  const typing = body.contains(document.activeElement);
+  if (body.dataset.points !== points || (body.dataset.metres !== metres && !typing)) {
+    body.replaceChildren(...rows);
+    body.dataset.points = points;
+    body.dataset.metres = metres;
+  }
   drawSteps();
 }
 
@@ -337,11 +347,14 @@ async function sample() {
     if (i < n - 1) await sleep(every * 1000);
   }
   $("sample").disabled = false;
-  $("label-status").textContent = `${S.frames.length} frame(s): open each and click every head (click a head again to remove it).`;
+  $("label-status").textContent = `${S.frames.length} frame(s): open each and click every head (click a head again to remove it); the person detector's people are pre-filled, check them.`;
 }
 
 async function openFrame(id) {
   S.frame = id;
+  // The person detector's people come pre-filled as head clicks: check and correct them.
+  const f = S.frames.find((x) => x.id === id);
+  if (!S.labels[id] && f && f.suggested && f.suggested.length) S.labels[id] = f.suggested.map((p) => [p[0], p[1]]);
   await showImage(`/api/setup/cameras/${encodeURIComponent(S.camera)}/frames/${id}`);
   setMode("label");
   drawFrames();
