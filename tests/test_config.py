@@ -151,3 +151,22 @@ def test_sensor_only_config_and_rule_source_resolve():
     assert config.cameras == [] and config.zone_source("square") == "sensor"
     problems = problems_of(GOOD.replace("clear_for: 1m}", "clear_for: 1m, source: sensor}"))
     assert problems[0].path == "rules[0].source" and "no sensor" in problems[0].message
+
+
+def test_a_site_file_refuses_what_cannot_work_and_names_the_line():
+    from crowdwatch.config import ConfigFileError, parse_config
+
+    text = """site:
+  name: "north\\nside"
+  timezone: Mars/Olympus
+cameras:
+  - id: gate
+    url: gate.mp4
+    sample_hz: .inf
+"""
+    with pytest.raises(ConfigFileError) as err:
+        parse_config(text, "site.yaml")
+    message = str(err.value)
+    assert "line 2" in message and "printable" in message
+    assert "line 3" in message and "not an IANA time zone" in message
+    assert "line 7" in message and "finite" in message
