@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -87,3 +88,13 @@ def http_request(url: str, method: str = "GET", headers: dict | None = None,
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
+
+
+def own_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a process under test with its own TMPDIR and HOME under
+    ``tmp_path``: every place it can write is the test's to scan, and files other
+    programs on the machine write elsewhere cannot fail the test."""
+    for folder in ("tmp", "home"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path / "home"),
+            **extra}

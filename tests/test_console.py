@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from crowdwatch.errors import ConfigError
 from crowdwatch.events import Alert, AlertState, Severity
 from crowdwatch.streams.rules.registry import rule_series
 from crowdwatch.streams.runtime.demo import DEMO_ZONE, demo_config_dict
-from tests.helpers import free_port, popen_child, wait_for
+from tests.helpers import free_port, own_env, popen_child, wait_for
 from tests.helpers import http_request as request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,8 +196,8 @@ class ConsoleRun:
         self.run = popen_child([sys.executable, "-m", "crowdwatch.cli", "run", *args],
                                cwd=self.workdir, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "CROWDWATCH_CONSOLE_TOKEN": "",
-                                    "CROWDWATCH_CONSOLE_ADMIN_TOKEN": ""})
+                               env=own_env(self.workdir, CROWDWATCH_CONSOLE_TOKEN="",
+                                           CROWDWATCH_CONSOLE_ADMIN_TOKEN=""))
         return self.run
 
     def stop_run(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, popen_child, scrape
+from tests.helpers import free_port, own_env, popen_child, scrape
 
 MEDIA = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".mp4",
          ".avi", ".mkv", ".mov", ".h264", ".mjpeg", ".webm", ".ts", ".npy"}
@@ -39,9 +39,12 @@ def new_media_files(roots: list[Path], since: float) -> list[str]:
 
 
 def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """The demo with its own working folder, TMPDIR and HOME under ``tmp_path``: every
+    place it could write is ours to scan, and no other program's files land there."""
     return popen_child(
         [sys.executable, "-m", "crowdwatch.cli", "run", *args],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=own_env(tmp_path),
     )
 
 
@@ -84,8 +87,9 @@ def test_demo_fires_and_resolves_within_60s(tmp_path, repo_root):
     assert len(pairs) == len(set(pairs))
     # Console lines are readable.
     assert "FIRING" in out and "RESOLVED" in out
-    # No image or video file written anywhere the process could reasonably write.
-    roots = [tmp_path, Path("/tmp"), Path.home(), repo_root]
+    # No image or video file written anywhere the process writes: its working folder,
+    # its TMPDIR and HOME (all under tmp_path), and the repository.
+    roots = [tmp_path, repo_root]
     assert new_media_files(roots, started) == []
 
 
