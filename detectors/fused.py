@@ -38,10 +38,17 @@ def box_mask(boxes: Boxes, shape: tuple[int, int], scale: float) -> np.ndarray:
 
 
 def residual_people(fg: np.ndarray, per_pixel: np.ndarray, covered: np.ndarray,
-                    min_person: float) -> float:
-    """The geometry count of the foreground no box explains: a blob no box touches counts
-    as the geometry counter counts it (whole people); a blob a box touches counts only
-    its weight outside the boxes, if that is at least ``min_person``."""
+                    boxes: np.ndarray, scale: float, min_person: float) -> float:
+    """The geometry count of the foreground the detector's people do not explain.
+
+    A blob no box touches counts as the geometry counter counts it (whole people). A
+    blob boxes touch keeps what is left of it: its weight outside the boxes, or, when
+    more, its whole weight less the people boxed in it (each explains 1/``scale`` of
+    weight), as a crowd's box also covers the undetected people behind its person. Kept
+    only if at least ``min_person``. So the fused count is never below the geometry count
+    of any blob, and never counts a boxed person twice. ``boxes``: the boxes of people
+    standing in the zone, at the foreground's scale.
+    """
     n_blobs, labels = cv2.connectedComponents(fg, connectivity=8)
     if n_blobs <= 1:
         return 0.0
@@ -50,10 +57,20 @@ def residual_people(fg: np.ndarray, per_pixel: np.ndarray, covered: np.ndarray,
     total = np.bincount(flat, weights=per_pixel.ravel(), minlength=n_blobs)[1:]
     boxed = np.bincount(flat, weights=per_pixel.ravel() * inside, minlength=n_blobs)[1:]
     touched = np.bincount(flat[inside], minlength=n_blobs)[1:] > 0
+    people = np.zeros(n_blobs, np.float64)  # boxed people per blob (the blob they most fill)
+    for box in boxes:
+        rect = _clip(box, fg.shape)
+        if rect is None:
+            continue
+        x0, y0, x1, y1 = rect
+        under = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n_blobs)
+        under[0] = 0
+        if under.any():
+            people[int(under.argmax())] += 1.0
     free = ~touched & (total >= min_person)
-    outside = total - boxed
-    cut = touched & (outside >= min_person)
-    return float(np.maximum(total[free], 1.0).sum() + outside[cut].sum())
+    left = np.maximum(total - boxed, total - people[1:] / max(scale, 1e-9))
+    cut = touched & (left >= min_person)
+    return float(np.maximum(total[free], 1.0).sum() + left[cut].sum())
 
 
 def _clip(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -116,7 +133,9 @@ class FusedDetector:
                     self._teach(teacher, boxes, standing, fg, per_pixel, scale)
                 if covered is None:
                     covered = box_mask(boxes, fg.shape, scale)
-                residual = residual_people(fg, per_pixel, covered, min_person)
+                residual = residual_people(fg, per_pixel, covered,
+                                           boxes.xyxy[standing] * scale, teacher.scale,
+                                           min_person)
             fused = seen + teacher.scale * residual
             # Carried until the next run: what the detector adds to the geometry count
             # (people standing still, people hidden behind others), averaged over runs

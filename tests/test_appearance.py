@@ -18,7 +18,7 @@ import pytest
 from crowdwatch.config import CameraConfig, ConfigFileError, parse_config
 from crowdwatch.detectors.appearance import AppearanceDetector, FinderSettings, PersonFinder
 from crowdwatch.detectors.boxes import Boxes
-from crowdwatch.detectors.fused import FusedDetector
+from crowdwatch.detectors.fused import FusedDetector, residual_people
 from crowdwatch.detectors.geometry import GeometryDetector
 from crowdwatch.detectors.nanodet import NanoDet, shipped_model
 from crowdwatch.detectors.plugin import BuildContext, build_detector, detector_kinds
@@ -250,3 +250,23 @@ def test_labelling_suggestions_are_the_heads_of_the_people_in_the_zone(
     # Measured by hand: feet (445, 374), top of the head (456, 8): a head's centre
     # about a tenth of the height below the top.
     assert abs(head[0] - 450) < 25 and abs(head[1] - 45) < 30, head
+
+
+def test_the_residual_keeps_the_crowd_behind_a_boxed_person() -> None:
+    """A blob of three people's weight, one of them boxed, the box covering most of the
+    blob: the two behind stay counted (never less than the blob's geometry count), and
+    a blob no box touches counts whole."""
+    fg = np.zeros((40, 60), np.uint8)
+    fg[5:35, 5:25] = 255  # the crowd
+    fg[10:20, 40:50] = 255  # someone alone, not boxed
+    per_pixel = np.zeros(fg.shape, np.float64)
+    per_pixel[5:35, 5:25] = 3.0 / (30 * 20)
+    per_pixel[10:20, 40:50] = 0.8 / 100
+    box = np.array([[4.0, 4.0, 24.0, 33.0]])
+    covered = np.zeros(fg.shape, np.uint8)
+    covered[4:33, 4:24] = 255
+    left = residual_people(fg, per_pixel, covered, box, 1.0, 0.3)
+    # crowd: max(outside the box ≈ 0.3, 3 − 1 boxed) = 2; the lone blob: max(0.8, 1) = 1
+    assert left == pytest.approx(3.0, abs=1e-6)
+    # The boxed person plus what is left is the blob's geometry count, not less.
+    assert 1 + left == pytest.approx(3.0 + 1.0, abs=1e-6)
