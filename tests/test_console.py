@@ -501,9 +501,11 @@ def test_a_new_camera_set_up_on_the_page_alone_following_its_steps(tmp_path):
         driver.get(f"http://127.0.0.1:{port}/setup")
 
         def steps() -> dict:
-            return {li.get_attribute("data-step"): (li.get_attribute("data-done") == "1",
-                                                    "next" in li.get_attribute("class"))
-                    for li in driver.find_elements("css selector", "#steps li")}
+            # Read in one script: the page redraws the list when a check answers, and
+            # element handles taken one by one can go stale in between.
+            rows = js("return [...document.querySelectorAll('#steps li')].map(li => "
+                      "[li.dataset.step, li.dataset.done === '1', li.classList.contains('next')])")
+            return {step: (done, nxt) for step, done, nxt in rows}
 
         def click(element_id: str) -> None:
             nonlocal actions
