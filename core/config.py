@@ -33,6 +33,7 @@ from pydantic import (
 
 from crowdwatch.errors import ConfigError
 from crowdwatch.kinds import KindRegistry
+from crowdwatch.service_levels import ServiceLevelsConfig
 from crowdwatch.util.shapes import polygon_problem, quad_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -108,6 +109,19 @@ class GroundPlane(_Strict):
         return value
 
 
+class LineConfig(_Strict):
+    """A counting line on its zone's ground plane: people crossing it each way."""
+
+    id: Identifier = Field(description="Line id; unique across the site (zones' ids too).")
+    points: Annotated[list[Point], Field(min_length=2, max_length=32)] = Field(
+        description="Two or more image points (native pixels). Crossing `in` is moving to "
+        "the side where (b−a)×(p−a) > 0 for consecutive points a, b (y down: for a line "
+        "drawn top to bottom on screen, `in` is right to left); `out` the other way.")
+    band_m: float = Field(2.0, gt=0.2, le=10.0, description="Width (m) of the ground band "
+                          "around the line whose moving people measure the flow: wider is "
+                          "steadier, narrower tells lines close together apart.")
+
+
 class ZoneConfig(_Strict):
     id: Identifier = Field(description="Zone id; unique across the site.")
     polygon: Polygon | None = Field(
@@ -122,6 +136,9 @@ class ZoneConfig(_Strict):
     perspective: str | None = Field(
         None, description="A relative perspective map (.npy, weight ∝ 1/person area), "
         "scaled by height_ref.")
+    lines: list[LineConfig] = Field(
+        default_factory=list, max_length=16, description="Counting lines on this zone's "
+        "ground plane (needs `ground`): flow each way, per metre, and walking speed.")
     lat: float | None = Field(None, ge=-90, le=90, description="Zone latitude (map panels).")
     lon: float | None = Field(None, ge=-180, le=180, description="Zone longitude (map panels).")
 
@@ -196,6 +213,9 @@ class CameraConfig(_Strict):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     detect_width: int = Field(640, ge=64, le=4096, description="Frames are downscaled to this.")
+    motion_gap: Seconds = Field(
+        0.2, ge=0.02, le=1.0, description="Speed and flow are measured between each sample "
+        "and the frame this long after it (zones with lines only).")
     detector: SerializeAsAny[DetectorConfig] = Field(
         default_factory=default_detector, description="How this camera counts: `kind` "
         "names a detector plug-in (see `crowdwatch config schema`).")
@@ -499,6 +519,9 @@ class CrowdwatchConfig(_Strict):
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    service_levels: ServiceLevelsConfig = Field(
+        default_factory=ServiceLevelsConfig, description="Level-of-service boundaries (A-F) "
+        "by density and by flow; default Fruin's walkway levels.")
     _zone_index: tuple[tuple[int, int], dict[str, tuple[CameraConfig, ZoneConfig]]] | None = \
         PrivateAttr(None)
     _sensor_zone_index: tuple[tuple[int, int], dict[str, SensorZone]] | None = PrivateAttr(None)
@@ -523,6 +546,10 @@ class CrowdwatchConfig(_Strict):
         if self._zone_index is None or self._zone_index[0] != key:
             self._zone_index = (key, {z.id: (c, z) for c in self.cameras for z in c.zones})
         return self._zone_index[1]
+
+    def lines(self) -> dict[str, tuple[ZoneConfig, LineConfig]]:
+        """Counting lines by id, with the zone whose ground plane they lie on."""
+        return {line.id: (zone, line) for _, zone in self.zones().values() for line in zone.lines}
 
     def sensor_zones(self) -> dict[str, SensorZone]:
         key = (id(self.sensors.zones), len(self.sensors.zones))
@@ -677,6 +704,7 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
     found: list[tuple[tuple, str]] = []
     seen_cams: set[str] = set()
     seen_zones: set[str] = set()
+    seen_lines: set[str] = set()
     for ci, cam in enumerate(config.cameras):
         if cam.id in seen_cams:
             found.append((("cameras", ci, "id"), f"duplicate camera id {cam.id!r}"))
@@ -690,6 +718,7 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
             if zone.id in seen_zones:
                 found.append((("cameras", ci, "zones", zi, "id"), f"duplicate zone id {zone.id!r}"))
             seen_zones.add(zone.id)
+            found += _line_problems(("cameras", ci, "zones", zi), zone, seen_lines)
     for zi, szone in enumerate(config.sensors.zones):
         if szone.id in seen_zones:
             found.append((("sensors", "zones", zi, "id"), f"duplicate zone id {szone.id!r}"))
@@ -726,6 +755,19 @@ def _cross_check(config: CrowdwatchConfig) -> list[tuple[tuple, str]]:
         rule_ids.setdefault(rid, ri)
     found += [(("rules", ri, *loc), msg) for ri, rule in enumerate(config.rules)
               for loc, msg in rule.problems(config)]
+    return found
+
+
+def _line_problems(at: Loc, zone: ZoneConfig, seen: set[str]) -> list[tuple[tuple, str]]:
+    """A zone's lines need its ground plane (metres) and site-unique ids."""
+    found: list[tuple[tuple, str]] = []
+    for li, line in enumerate(zone.lines):
+        if zone.ground is None:
+            found.append(((*at, "lines", li), f"line {line.id!r} needs zone {zone.id!r} to "
+                          "have `ground` (a line's flow is per metre)"))
+        if line.id in seen:
+            found.append(((*at, "lines", li, "id"), f"duplicate line id {line.id!r}"))
+        seen.add(line.id)
     return found
 
 

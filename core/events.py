@@ -25,6 +25,7 @@ MAX_INT_DIGITS = 18
 # No crowdwatch event is stamped before 2000 or after 2100: a timestamp outside is a
 # broken clock or an attack, and would break every sink that formats it.
 MIN_TS, MAX_TS = 946_684_800.0, 4_102_444_800.0
+MAX_LINES = 16  # lines per zone (as the config allows)
 
 
 class HealthState(StrEnum):
@@ -140,10 +141,25 @@ class CountEvent:
     detector: str = ""
     quality: float = 1.0
     frame_seq: int = 0
+    # Crowd dynamics (zones with lines; no identity: aggregates of the whole zone):
+    speed_mps: float | None = None  # mean walking speed of the people seen moving or not
+    speed_spread_mps: float | None = None
+    interval_s: float | None = None  # time this sample stands for (crossings cover it)
+    # Per line of the zone: people crossing each way in the interval, and its length.
+    lines: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return self.zone_id
+
+    def flow_ppmm(self, line_id: str, direction: str) -> float | None:
+        """Persons per metre of line per minute crossing ``in``, ``out`` or ``both`` ways
+        in this sample (None: the sample does not measure the line)."""
+        crossed = self.lines.get(line_id)
+        if crossed is None or not self.interval_s:
+            return None
+        people = crossed["in"] + crossed["out"] if direction == "both" else crossed[direction]
+        return people / self.interval_s * 60.0 / crossed["length_m"]
 
 
 @dataclass(slots=True)
@@ -273,6 +289,7 @@ def _check_types(event: Any) -> None:
             raise EventError("bad_field", "count: negative")
         if event.density_ppm2 is not None:
             _number(event.density_ppm2, "density_ppm2")
+        _check_dynamics(event)
     elif isinstance(event, CameraHealth):
         if event.state not in HEALTH_STATES:
             raise EventError("bad_field", f"state: {event.state!r} not in {HEALTH_STATES}")
@@ -280,6 +297,24 @@ def _check_types(event: Any) -> None:
         _number(event.value, "value")
     elif isinstance(event, Alert) and event.state not in ALERT_STATES:
         raise EventError("bad_field", f"state: {event.state!r} not in {ALERT_STATES}")
+
+
+def _check_dynamics(event: CountEvent) -> None:
+    for name in ("speed_mps", "speed_spread_mps", "interval_s"):
+        value = getattr(event, name)
+        if value is not None:
+            _number(value, name)
+            if value < 0:
+                raise EventError("bad_field", f"{name}: negative")
+    if not isinstance(event.lines, dict) or len(event.lines) > MAX_LINES:
+        raise EventError("bad_field", f"lines: expected an object of at most {MAX_LINES} lines")
+    for line_id, crossed in event.lines.items():
+        if not isinstance(crossed, dict) or set(crossed) != {"in", "out", "length_m"}:
+            raise EventError("bad_field", f"lines.{line_id}: expected in, out and length_m")
+        for name, value in crossed.items():
+            _number(value, f"lines.{line_id}.{name}")
+            if value < 0 or (name == "length_m" and value == 0):
+                raise EventError("bad_field", f"lines.{line_id}.{name}: must be positive")
 
 
 def _number(value: Any, name: str) -> None:

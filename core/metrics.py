@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from crowdwatch import __version__
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.dynamics_metrics import DynamicsMetrics
 from crowdwatch.events import SensorEvent
 
 
@@ -135,6 +136,7 @@ class Metrics:
             "crowdwatch_build_info", "Always 1; labels say what runs.", ["site", "version"],
             registry=r)
         self.info.labels(site=site, version=__version__).set(1)
+        self.dynamics = DynamicsMetrics(r)
 
     def describe_config(self, config: CrowdwatchConfig,
                         rule_series: Iterable[SeriesLike] = ()) -> None:
@@ -149,6 +151,7 @@ class Metrics:
                 lon = "" if zone.lon is None else f"{zone.lon:.6f}"
                 self.zone_info.labels(camera=cam.id, zone=zone.id, lat=lat, lon=lon).set(1)
                 self.zone_inhibited.labels(zone=zone.id).set(0)
+        self.dynamics.describe(config)
         for series in rule_series:
             if series.threshold is not None:
                 self.rule_threshold.labels(rule=series.rule, rule_id=series.rule_id,

@@ -163,16 +163,24 @@ def owner_weights(fg: np.ndarray, plan: _ZonePlan) -> np.ndarray:
     standing in the zone counts whole however shallow the zone looks from the camera,
     and one standing in front of it does not count at all.
     """
-    ys, xs = np.nonzero(fg)
     weights = np.zeros(fg.shape, np.float32)
+    ys, xs, feet = owner_feet(fg, plan)
+    weights[ys, xs] = 1.0 / plan.area_at_feet[feet, xs]
+    return weights
+
+
+def owner_feet(fg: np.ndarray, plan: _ZonePlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, owner's foot rows) of the foreground pixels whose owner stands in
+    the zone (see :func:`owner_weights`): where a person's weight is, and where on the
+    ground it stands (the motion meter projects velocities there)."""
+    ys, xs = np.nonzero(fg)
     if not len(ys):
-        return weights
+        return ys, xs, ys
     y0, y1 = int(ys.min()), int(ys.max()) + 1
     bottoms = run_bottoms(fg[y0:y1])[ys - y0, xs] + y0
     feet = np.minimum(plan.lowest_feet[ys, xs], bottoms)
     inside = plan.zone[feet, xs]
-    weights[ys[inside], xs[inside]] = 1.0 / plan.area_at_feet[feet[inside], xs[inside]]
-    return weights
+    return ys[inside], xs[inside], feet[inside]
 
 
 def people_weights(fg: np.ndarray, plan: _ZonePlan, owners: str = "runs") -> np.ndarray:
@@ -242,6 +250,7 @@ class GeometryDetector(BackgroundCamera):
         # the few-shot fit even while this camera does not weigh it yet).
         self.measure_edges = False
         self.last_edges: dict[str, float] = {}
+        self._last: tuple[np.ndarray, float, dict[str, tuple[_ZonePlan, np.ndarray]]] | None = None
 
     def _plan(self, zone: ZoneGeometry, shape: tuple[int, int], scale: float) -> _ZonePlan:
         key = (zone.zone_id, zone.shape, shape)
@@ -301,8 +310,46 @@ class GeometryDetector(BackgroundCamera):
         return {zone.zone_id: fg for zone, (_, fg) in
                 zip(zones, self._people_masks(img, scale, zones, None), strict=True)}
 
+    def foreground_of(self, zones: list[ZoneGeometry]) -> tuple[np.ndarray, float,
+                                                              list[tuple[_ZonePlan, np.ndarray]]]:
+        """(work image, work scale, each zone's plan and counted foreground) of the frame
+        counted last, for zones counted then or new ones (lines' bands): what the motion
+        meter weighs, without a second pass over the zones the count already made."""
+        assert self._last is not None, "foreground_of before any frame was counted"
+        img, scale, done = self._last
+        missing = [z for z in zones if z.zone_id not in done]
+        if missing and done:
+            # A region inside what was counted needs no second pass: its foreground is
+            # the counted foreground within its own mask.
+            covered = np.zeros(img.shape[:2], np.uint8)
+            seen = np.zeros(img.shape[:2], np.uint8)
+            for plan, fg in done.values():
+                covered |= plan.mask
+                seen |= fg
+            still = []
+            for zone in missing:
+                plan = self._plan(zone, img.shape[:2], scale)
+                if (plan.mask & ~covered).any():
+                    still.append(zone)
+                else:
+                    done[zone.zone_id] = (plan, seen & plan.mask)
+            missing = still
+        if missing:
+            done.update(zip([z.zone_id for z in missing],
+                            self._people_masks(img, scale, missing, None, keep=False),
+                            strict=True))
+        return img, scale, [done[z.zone_id] for z in zones]
+
     def _people_masks(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
-                      history: int | None) -> list[tuple[_ZonePlan, np.ndarray]]:
+                      history: int | None, keep: bool = True
+                      ) -> list[tuple[_ZonePlan, np.ndarray]]:
+        out = self._masks(img, scale, zones, history)
+        if keep and history is None:
+            self._last = (img, scale, {z.zone_id: m for z, m in zip(zones, out, strict=True)})
+        return out
+
+    def _masks(self, img: np.ndarray, scale: float, zones: list[ZoneGeometry],
+               history: int | None) -> list[tuple[_ZonePlan, np.ndarray]]:
         assert self.bg.image is not None
         light = frame_light(img, self.bg.image, self.s.foreground)
         past = self.bg.frames if history is None else self.bg.frames[:history]

@@ -25,6 +25,7 @@ from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.errors import ModelError, SourceError
 from crowdwatch.events import CameraHealth, CountEvent
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
+from crowdwatch.ingest.motion import CameraMotion, ZoneDynamics, has_lines
 from crowdwatch.ingest.privacy import PrivacyMasker
 from crowdwatch.ingest.sources import Frame, open_source
 from crowdwatch.metrics import Metrics
@@ -52,6 +53,7 @@ class CameraPipeline:
         self.zones: list[ZoneGeometry] = []
         self.masker: PrivacyMasker | None = None
         self.scale = 1.0
+        self.motion: CameraMotion | None = None  # speed and flow, for zones with lines
 
     def _prepare(self, native_shape: tuple[int, int]) -> None:
         height, width = native_shape
@@ -59,6 +61,8 @@ class CameraPipeline:
         shape = (round(height * self.scale), round(width * self.scale))
         self.zones = [ZoneGeometry.from_config(z, shape, self.scale) for z in self.cfg.zones]
         self.masker = PrivacyMasker(self.cfg.privacy_masks, self.scale)
+        self.motion = CameraMotion(self.cfg, self.detector, self.zones) if has_lines(
+            self.cfg) else None
         self._prepared_for = native_shape
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -75,7 +79,7 @@ class CameraPipeline:
 
     @property
     def ready(self) -> bool:
-        return self.detector.ready
+        return self.detector.ready and (self.motion is None or self.motion.ready)
 
     def suggest_heads(self, image: np.ndarray) -> list[list[float]]:
         """Heads (native pixels) of the people the person detector finds standing in the
@@ -101,15 +105,29 @@ class CameraPipeline:
 
     def prime(self, frame: Frame) -> None:
         """Warm-up: the detector learns the view; no counts leave (they would be noise)."""
-        self.detector.prime(self.preprocess(frame.image))
+        view = self.preprocess(frame.image)
+        if not self.detector.ready:
+            self.detector.prime(view)
+        if self.motion is not None:
+            self.motion.prime(view)
 
     def process(self, frame: Frame) -> list[CountEvent]:
         view = self.preprocess(frame.image)
         counts = self.detector.count(view, self.zones)
+        interval: float | None = None
+        dynamics: dict[str, ZoneDynamics] = {}
+        if self.motion is not None:
+            follower = None if frame.follower is None else self.preprocess(frame.follower)
+            interval, dynamics = self.motion.measure(view, follower, frame.follower_dt,
+                                                     frame.ts)
         events = []
         for zone in self.zones:
             count, quality = counts[zone.zone_id]
             density = count / zone.area_m2 if zone.area_m2 else None
+            moving = dynamics.get(zone.zone_id)
+            speed = None if moving is None else moving.speed
+            mean = None if speed is None else speed.speed_mps
+            spread = None if speed is None else speed.spread_mps
             events.append(
                 CountEvent(
                     camera_id=self.cfg.id,
@@ -121,9 +139,18 @@ class CameraPipeline:
                     detector=self.detector.name,
                     quality=round(quality, 3),
                     frame_seq=frame.seq,
+                    speed_mps=_rounded(mean),
+                    speed_spread_mps=_rounded(spread),
+                    interval_s=None if interval is None or not moving or not moving.lines
+                    else round(interval, 3),
+                    lines={} if moving is None else moving.lines,
                 )
             )
         return events
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 _SUGGESTER: list[PersonFinder | None] = []
@@ -257,7 +284,8 @@ class CameraWorker(threading.Thread):
                 self.source = open_source(
                     self.cfg.url, self.cfg.sample_hz, self.cfg.loop, self.realtime,
                     decode=self.cfg.decode, out_width=self.cfg.detect_width,
-                    open_timeout=self.cfg.open_timeout, read_timeout=self.cfg.read_timeout)
+                    open_timeout=self.cfg.open_timeout, read_timeout=self.cfg.read_timeout,
+                    pair_gap=self.cfg.motion_gap if has_lines(self.cfg) else 0.0)
                 delays.reset()
                 ended = self._capture_loop()
                 if ended:

@@ -13,79 +13,16 @@ URL form: ``sim://school-gate?people=70&period=45&seed=1&w=1280&h=720``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import cv2
 import numpy as np
 
-from crowdwatch.errors import ConfigError
+from crowdwatch.ingest import sim_walkers
+from crowdwatch.ingest.sim_params import SimParams
+from crowdwatch.ingest.sim_truth import LineTally
 
 PERSON_HEIGHT_M = 1.7
-SCENES = ("school-gate", "steady")
-
-
-@dataclass(frozen=True)
-class SimParams:
-    scene: str = "school-gate"
-    people: int = 70  # peak crowd size
-    base: int = 5  # people around outside the surge
-    period: float = 45.0  # seconds for one whole crowd curve
-    seed: int = 1
-    width: int = 1280
-    height: int = 720
-    noise: float = 4.0  # sensor noise, grey levels (sigma)
-    cam_h: float = 6.0  # camera height above the ground (m)
-    focal: float = 0.78  # focal length as a share of the image width
-    horizon: float = 0.25  # horizon row as a share of the image height (sets the tilt)
-    shadow: float = 0.0  # sun: how much a person's cast shadow darkens the ground (0 = overcast)
-    sun_az: float = 40.0  # direction shadows fall on the ground, degrees from the view axis
-    sun_len: float = 1.2  # shadow length over person height (low sun: long shadows)
-
-    @classmethod
-    def from_url(cls, url: str) -> SimParams:
-        parsed = urlparse(url)
-        if parsed.scheme != "sim":
-            raise ConfigError(f"not a sim:// url: {url!r}")
-        scene = parsed.netloc or parsed.path.strip("/") or "school-gate"
-        if scene not in SCENES:
-            raise ConfigError(f"unknown sim scene {scene!r}; known: {', '.join(SCENES)}")
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        casts = {"people": int, "base": int, "period": float, "seed": int, "w": int, "h": int,
-                 "noise": float, "cam_h": float, "focal": float, "horizon": float,
-                 "shadow": float, "sun_az": float, "sun_len": float}
-        unknown = set(query) - set(casts)
-        if unknown:
-            raise ConfigError(f"unknown sim parameter(s) {sorted(unknown)} in {url!r}")
-        try:
-            values = {k: casts[k](v) for k, v in query.items()}
-        except ValueError as exc:
-            raise ConfigError(f"bad sim parameter in {url!r}: {exc}") from None
-        if "w" in values:
-            values["width"] = values.pop("w")
-        if "h" in values:
-            values["height"] = values.pop("h")
-        params = cls(scene=scene, **values)
-        if not (1.0 <= params.cam_h <= 50.0 and 0.2 <= params.focal <= 5.0
-                and 0.0 <= params.horizon < 0.9):
-            raise ConfigError(f"sim camera out of range in {url!r}: cam_h 1-50 m, focal "
-                              "0.2-5 widths, horizon 0-0.9 heights")
-        if not (0.0 <= params.shadow <= 0.9 and 0.0 <= params.sun_len <= 5.0):
-            raise ConfigError(f"sim sun out of range in {url!r}: shadow 0-0.9, sun_len 0-5")
-        if not (0 <= params.base <= params.people <= 5000 and 1.0 <= params.period <= 86400
-                and 32 <= params.width <= 4096 and 32 <= params.height <= 4096
-                and 0.0 <= params.noise <= 100.0):
-            raise ConfigError(f"sim scene out of range in {url!r}: 0 <= base <= people <= 5000, "
-                              "period 1-86400 s, w and h 32-4096, noise 0-100")
-        return params
-
-    def to_url(self) -> str:
-        return (f"sim://{self.scene}?people={self.people}&base={self.base}&period={self.period:g}"
-                f"&seed={self.seed}&w={self.width}&h={self.height}&noise={self.noise:g}"
-                f"&cam_h={self.cam_h:g}&focal={self.focal:g}&horizon={self.horizon:g}"
-                + (f"&shadow={self.shadow:g}&sun_az={self.sun_az:g}&sun_len={self.sun_len:g}"
-                   if self.shadow else ""))
 
 
 class PinholeGround:
@@ -169,7 +106,10 @@ class SimScene:
         self._colors = self.rng.integers(20, 235, size=(512, 3))
         gz = np.array(GATE_ZONE_M)
         self._gate_center = gz.mean(axis=0)
-        self._spawn(min(params.base, params.people), inside=True)
+        self.tallies: dict[str, LineTally] = {}
+        self.gate_tokens = 0.0
+        if params.scene not in sim_walkers.WALKER_SCENES:
+            self._spawn(min(params.base, params.people), inside=True)
 
     # ---- scene state -------------------------------------------------------------------
     def _spawn(self, n: int, inside: bool = False) -> None:
@@ -195,6 +135,47 @@ class SimScene:
             self.people = np.vstack([self.people, np.array(rows)])
 
     def _step(self, dt: float) -> None:
+        if self.p.scene in sim_walkers.WALKER_SCENES:
+            self._walk(dt)
+        else:
+            self._mill(dt)
+        self.t += dt
+
+    def moved(self, before: np.ndarray, after: np.ndarray) -> None:
+        """Every step calls this with the ground (x, z) of the same people before and
+        after it moved them (before anyone leaves the scene): the truth of crossings."""
+        if not self.tallies or not len(before):
+            return
+        u0, v0 = self.cam.to_image(before[:, 0], before[:, 1])
+        u1, v1 = self.cam.to_image(after[:, 0], after[:, 1])
+        for tally in self.tallies.values():
+            tally.update(self.t + self.STEP_S, np.stack([u0, v0], 1), np.stack([u1, v1], 1))
+
+    def watch_line(self, name: str, points_px: list[list[float]]) -> LineTally:
+        """Keep exact crossings of an image polyline (native pixels) from now on."""
+        tally = LineTally(np.asarray(points_px, dtype=np.float64))
+        self.tallies[name] = tally
+        return tally
+
+    def true_speed(self, polygon_px: list[list[float]] | np.ndarray) -> float | None:
+        """Mean walking speed (m/s) of the people whose feet are in an image polygon."""
+        inside = self._inside(polygon_px)
+        if not inside.any():
+            return None
+        return float(np.linalg.norm(self.people[inside, 2:4], axis=1).mean())
+
+    def _inside(self, polygon_px: list[list[float]] | np.ndarray) -> np.ndarray:
+        if not len(self.people):
+            return np.zeros(0, bool)
+        u, v = self.cam.to_image(self.people[:, 0], self.people[:, 1])
+        poly = np.asarray(polygon_px, dtype=np.float32)
+        return np.array([cv2.pointPolygonTest(poly, (float(a), float(b)), False) >= 0
+                         for a, b in zip(u, v, strict=True)], bool)
+
+    def _walk(self, dt: float) -> None:
+        sim_walkers.step(self, dt, round(crowd_target(self.p, self.t)))
+
+    def _mill(self, dt: float) -> None:
         target = round(crowd_target(self.p, self.t))
         staying = self.people[:, 7] == 0
         n_staying = int(staying.sum())
@@ -213,8 +194,10 @@ class SimScene:
         desired = to_t / dist * speed
         jitter = self.rng.normal(0, 0.35, desired.shape)
         p[:, 2:4] = 0.8 * p[:, 2:4] + 0.2 * (desired + jitter)
+        before = p[:, 0:2].copy()
         p[:, 0:2] += p[:, 2:4] * dt
         p[:, 1] = np.clip(p[:, 1], SCENE_Z[0], SCENE_Z[1] + 5)
+        self.moved(before, p[:, 0:2])
         p[:, 6] += np.linalg.norm(p[:, 2:4], axis=1) * dt * 4.0
         # Idle crowd members pick a new spot now and then, so the crowd keeps moving.
         idle = (p[:, 7] == 0) & (dist[:, 0] < 0.5) & (self.rng.random(len(p)) < 0.05)
@@ -222,7 +205,6 @@ class SimScene:
         p[idle, 5] = self._gate_center[1] + self.rng.normal(0, 2.0, idle.sum())
         gone = (p[:, 7] == 1) & ((p[:, 0] < SCENE_X[0] - 1) | (p[:, 0] > SCENE_X[1] + 1))
         self.people = p[~gone]
-        self.t += dt
 
     def advance_to(self, t: float) -> None:
         while self.t + self.STEP_S <= t + 1e-9:
@@ -231,14 +213,7 @@ class SimScene:
     # ---- truth ---------------------------------------------------------------------------
     def true_count(self, polygon_px: list[list[float]] | np.ndarray) -> int:
         """People whose feet stand inside an image polygon (native pixels)."""
-        if len(self.people) == 0:
-            return 0
-        u, v = self.cam.to_image(self.people[:, 0], self.people[:, 1])
-        poly = np.asarray(polygon_px, dtype=np.float32)
-        return sum(
-            cv2.pointPolygonTest(poly, (float(a), float(b)), False) >= 0
-            for a, b in zip(u, v, strict=True)
-        )
+        return int(self._inside(polygon_px).sum())
 
     # ---- rendering -------------------------------------------------------------------------
     def _make_background(self) -> np.ndarray:

@@ -30,6 +30,9 @@ class Frame:
     seq: int
     ts: float  # capture time, epoch seconds UTC
     image: np.ndarray
+    # The frame ``follower_dt`` seconds later, for speed and flow (None: not decoded).
+    follower: np.ndarray | None = None
+    follower_dt: float = 0.0
 
 
 class SimSource:
@@ -42,8 +45,13 @@ class SimSource:
         realtime: bool = True,
         start_ts: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pair_gap: float = 0.0,
     ) -> None:
         self.params = SimParams.from_url(url)
+        # Rendered after each sample, this much later (the scene's step, 0.1 s, at least).
+        self.pair_gap = 0.0 if pair_gap <= 0 else max(SimScene.STEP_S,
+                                                      round(pair_gap / SimScene.STEP_S)
+                                                      * SimScene.STEP_S)
         self.scene = SimScene(self.params)
         self.sample_hz = sample_hz
         self.realtime = realtime
@@ -59,6 +67,9 @@ class SimSource:
         self.scene.advance_to(t)
         frame = Frame(self.seq, self.start_ts + t, self.scene.render())
         self.seq += 1
+        if self.pair_gap and self.pair_gap < 1.0 / self.sample_hz:
+            self.scene.advance_to(t + self.pair_gap)
+            frame.follower, frame.follower_dt = self.scene.render(), self.pair_gap
         return frame
 
     def close(self) -> None:
@@ -132,10 +143,12 @@ class VideoSource:
 
 def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool = True,
                 decode: str = "auto", out_width: int | None = 640, open_timeout: float = 10.0,
-                read_timeout: float = 10.0):
-    """Pick the source class for a camera URL: sim, an image sequence, or PyAV streams."""
+                read_timeout: float = 10.0, pair_gap: float = 0.0):
+    """Pick the source class for a camera URL: sim, an image sequence, or PyAV streams.
+    ``pair_gap`` > 0 asks for each sample's follower frame (speed and flow), where the
+    source can give one (the sim; other sources so far give none: no motion)."""
     if url.startswith("sim://"):
-        return SimSource(url, sample_hz, realtime=realtime)
+        return SimSource(url, sample_hz, realtime=realtime, pair_gap=pair_gap)
     if "%" in url and "://" not in url:
         return VideoSource(url, sample_hz, loop=loop, realtime=realtime)
     from crowdwatch.ingest.stream import StreamSource

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from crowdwatch.config import RuleConfig
-from crowdwatch.events import Alert, AlertState, Severity, fingerprint
+from crowdwatch.events import Alert, AlertState, CountEvent, Severity, fingerprint
 
 if TYPE_CHECKING:
     from crowdwatch.config import CrowdwatchConfig
@@ -199,6 +199,11 @@ class Rule(Generic[S]):
     def on_zone(self, state: S, zone_id: str, ts: float, count: float,
                 density: float | None) -> list[Alert]:
         return []
+
+    def on_count(self, state: S, event: CountEvent) -> list[Alert]:
+        """A camera's count event for the zone (what a rule that reads more than the
+        count and density, like a line's flow, overrides)."""
+        return self.on_zone(state, event.zone_id, event.ts, event.count, event.density_ppm2)
 
     def on_sensor(self, state: S, sensor_id: str, ts: float, value: float) -> list[Alert]:
         return []

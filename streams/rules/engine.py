@@ -138,8 +138,7 @@ class RuleEngine:
             if not self._inhibited(camera):
                 for rule in self._camera_zone.get(event.zone_id, ()):
                     state = self._state(rule)
-                    out += rule.on_zone(state, event.zone_id, event.ts, event.count,
-                                        event.density_ppm2)
+                    out += rule.on_count(state, event)
                     self.store[rule.state_key] = state
         elif isinstance(event, SensorEvent):
             out += self._sensor(event)

@@ -158,6 +158,7 @@ class EmbeddedRunner:
             people.set(event.count)
             if event.density_ppm2 is not None:
                 density.set(event.density_ppm2)
+            self.metrics.dynamics.observe(event)
             self.metrics.capture_to_event.observe(max(0.0, now - event.ts))
         elif isinstance(event, SensorEvent):
             self._sensor_events.inc()
