@@ -147,7 +147,7 @@ def run_camera(params: SimParams, sample_hz: float, bar: Progress) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cameras", type=int, default=6)
-    ap.add_argument("--sample-hz", type=float, default=1.0)
+    ap.add_argument("--sample-hz", type=float, default=2.0, help="a camera's default rate")
     ap.add_argument("--plot", type=Path, help="write crossings vs truth per camera (PNG)")
     args = ap.parse_args()
     pin_one_core()

@@ -146,7 +146,7 @@ def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool =
                 read_timeout: float = 10.0, pair_gap: float = 0.0):
     """Pick the source class for a camera URL: sim, an image sequence, or PyAV streams.
     ``pair_gap`` > 0 asks for each sample's follower frame (speed and flow), where the
-    source can give one (the sim; other sources so far give none: no motion)."""
+    source can give one (the sim, files and streams; not image sequences)."""
     if url.startswith("sim://"):
         return SimSource(url, sample_hz, realtime=realtime, pair_gap=pair_gap)
     if "%" in url and "://" not in url:
@@ -156,7 +156,7 @@ def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool =
     path = url.removeprefix("file://")
     return StreamSource(path, sample_hz, decode=decode, out_width=out_width,
                         open_timeout=open_timeout, read_timeout=read_timeout,
-                        realtime=realtime, loop=loop)
+                        realtime=realtime, loop=loop, pair_gap=pair_gap)
 
 
 def numbered_frames(source: str, start: int = 1, stop: int | None = None,

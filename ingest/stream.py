@@ -50,8 +50,10 @@ class StreamSource:
         read_timeout: float = 10.0,
         realtime: bool = True,
         loop: bool = False,
+        pair_gap: float = 0.0,
     ) -> None:
         self.url = url
+        self.pair_gap = pair_gap  # > 0: decode each sample's follower this much later
         self.safe_url = redact_url(url)
         self.sample_hz = sample_hz
         self.requested = decode
@@ -198,7 +200,10 @@ class StreamSource:
             image = self._to_bgr(frames[-1])
             self._next_due = (rel // period + 1) * period if self._next_due is None else max(
                 self._next_due + period, (rel // period + 1) * period)
-            return self._emit(rel, image)
+            follower, follower_dt = self._follower(rel)
+            frame = self._emit(rel, image)
+            frame.follower, frame.follower_dt = follower, follower_dt
+            return frame
         if self.live:
             raise SourceError(f"{self.safe_url}: stream ended")  # reconnect, never give up
         if self.loop and self.seq > 0:
@@ -206,6 +211,36 @@ class StreamSource:
             self._open()
             return self.read()
         return None
+
+    def _follower(self, rel: float) -> tuple[np.ndarray | None, float]:
+        """The first frame ``pair_gap`` or more after the sample at ``rel``, for speed and
+        flow. The frames right after a sample refer to it, so even keyframe-only decoding
+        can decode them: it decodes everything until the follower, then skips again."""
+        if self.pair_gap <= 0:
+            return None, 0.0
+        self.ctx.skip_frame = "DEFAULT"
+        try:
+            for packet in self._packets_iter():
+                if packet.size == 0:
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue
+                self.decoded += len(frames)
+                if not frames:
+                    continue
+                if self.live or frames[-1].time is None or self._t0 is None:
+                    later = time.monotonic() - self._pacer.start - (self._t0 or 0.0)
+                else:
+                    later = float(frames[-1].time) - self._t0
+                gap = later - rel
+                if gap + 1e-6 >= self.pair_gap:
+                    return (self._to_bgr(frames[-1]), gap) if gap <= 4 * self.pair_gap else (
+                        None, 0.0)
+        finally:
+            self._set_mode(self.mode)
+        return None, 0.0
 
     def _to_bgr(self, frame: av.VideoFrame) -> np.ndarray:
         if self.out_width and frame.width > self.out_width:

@@ -221,3 +221,23 @@ def test_metrics_count_crossings_and_levels_of_service() -> None:
     assert metrics.value("crowdwatch_zone_level_of_service",
                          {"camera": "gate-cam", "zone": "gate-zone"}) == 1  # 0.1 p/m²: A
     assert [level_of(d, FRUIN_DENSITY) for d in (0.2, 0.5, 1.0, 3.0)] == ["A", "C", "D", "F"]
+
+
+@pytest.mark.parametrize("decode", ["keyframe", "all"])
+def test_a_real_clip_gives_each_sample_its_follower(shared_data, decode: str) -> None:
+    """Files and streams decode the frame a motion gap after each sample, even when
+    they decode keyframes only (the frames after a keyframe refer to it)."""
+    from crowdwatch.ingest.stream import StreamSource
+
+    clip = shared_data / "one-by-one" / "one-by-one-person-detection.mp4"
+    source = StreamSource(str(clip), 1.0, decode=decode, realtime=False, pair_gap=0.2)
+    try:
+        frames = [source.read() for _ in range(12)]
+    finally:
+        source.close()
+    assert all(f is not None and f.follower is not None for f in frames)
+    gaps = [f.follower_dt for f in frames if f is not None]
+    assert all(0.2 - 1e-6 <= g < 0.3 for g in gaps), gaps  # 25 fps: the 5th frame after
+    steps = np.diff([f.ts for f in frames if f is not None])
+    assert np.allclose(steps[1:], 1.0, atol=0.05), steps  # sampling is not disturbed
+    assert source.mode == decode
