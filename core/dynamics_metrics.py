@@ -27,15 +27,17 @@ class DynamicsMetrics:
         self.levels = ServiceLevelsConfig()
         self.crossings = Counter(
             "crowdwatch_line_crossings", "People crossing the line, by direction (in, out).",
-            ["line", "direction"], registry=r)
+            ["line", "zone", "direction"], registry=r)
         self.flow = Gauge(
             "crowdwatch_line_flow_ppmm", "People per metre of line per minute, by direction "
-            "(in, out, both), smoothed over about a minute.", ["line", "direction"], registry=r)
+            "(in, out, both), smoothed over about a minute.", ["line", "zone", "direction"],
+            registry=r)
         self.length = Gauge("crowdwatch_line_length_m", "Length of the line on the ground (m).",
                             ["line", "zone"], registry=r)
         self.line_level = Gauge(
             "crowdwatch_line_level_of_service", "Level of service of the flow through the line "
-            "both ways: 1=A ... 6=F (boundaries in service_levels.flow).", ["line"], registry=r)
+            "both ways: 1=A ... 6=F (boundaries in service_levels.flow).", ["line", "zone"],
+            registry=r)
         self.speed = Gauge(
             "crowdwatch_zone_speed_mps", "Mean walking speed of the people seen in the zone "
             "(m/s; standing people count as 0).", ["camera", "zone"], registry=r)
@@ -48,14 +50,18 @@ class DynamicsMetrics:
     def describe(self, config: CrowdwatchConfig) -> None:
         """Zero the label sets dashboards query; take the site's level boundaries."""
         self.levels = config.service_levels
+        self._smoothed.clear()
         for zone, line in config.lines().values():
             for direction in DIRECTIONS:
-                self.crossings.labels(line=line.id, direction=direction)
+                self.crossings.labels(line=line.id, zone=zone.id, direction=direction)
             for direction in (*DIRECTIONS, "both"):
-                self.flow.labels(line=line.id, direction=direction).set(0)
-            self.line_level.labels(line=line.id).set(1)
-            self._smoothed.clear()
-            del zone
+                self.flow.labels(line=line.id, zone=zone.id, direction=direction).set(0)
+            self.line_level.labels(line=line.id, zone=zone.id).set(1)
+        for camera in config.cameras:
+            if any(z.lines for z in camera.zones):  # cameras that measure speed
+                for zone in camera.zones:
+                    self.speed.labels(camera=camera.id, zone=zone.id)
+                    self.zone_level.labels(camera=camera.id, zone=zone.id).set(1)
 
     def observe(self, event: CountEvent) -> None:
         if event.density_ppm2 is not None:
@@ -66,14 +72,16 @@ class DynamicsMetrics:
         for line_id, crossed in event.lines.items():
             self.length.labels(line=line_id, zone=event.zone_id).set(crossed["length_m"])
             for direction in DIRECTIONS:
-                self.crossings.labels(line=line_id, direction=direction).inc(crossed[direction])
+                self.crossings.labels(line=line_id, zone=event.zone_id,
+                                      direction=direction).inc(crossed[direction])
             for direction in (*DIRECTIONS, "both"):
                 rate = event.flow_ppmm(line_id, direction)
                 if rate is not None:
                     value = self._smooth(line_id, direction, rate, event)
-                    self.flow.labels(line=line_id, direction=direction).set(round(value, 3))
+                    self.flow.labels(line=line_id, zone=event.zone_id,
+                                     direction=direction).set(round(value, 3))
                     if direction == "both":
-                        self.line_level.labels(line=line_id).set(
+                        self.line_level.labels(line=line_id, zone=event.zone_id).set(
                             level_number(level_of(value, self.levels.flow)))
 
     def _smooth(self, line_id: str, direction: str, rate: float, event: CountEvent) -> float:

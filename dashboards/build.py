@@ -262,11 +262,33 @@ def zone_detail(config: CrowdwatchConfig) -> Dashboard:
     d = d.with_panel(dens)
     if any(rule.kind in ("seasonal", "unusual") for rule in config.rules):
         d = d.with_panel(usual_panel())
+    if config.lines():
+        d = dynamics_panels(d)
     d = d.with_panel(
         table.Panel().title("Alerts on this zone (1 = firing)").height(7).span(24)
         .with_target(query(f"max by (rule, severity) (crowdwatch_alert_active{{{SITE}, {ZONE}}})",
                            instant=True)))
     return d
+
+
+def dynamics_panels(d: Dashboard) -> Dashboard:
+    """Speed, flow, crossings and levels of service (sites with counting lines)."""
+    d = d.with_panel(series_panel(
+        "People crossing the zone's lines (per minute, each way)", 12,
+        query(f"60 * rate(crowdwatch_line_crossings_total{{{SITE}, {ZONE}}}[1m])",
+              "{{line}} {{direction}}")))
+    d = d.with_panel(series_panel(
+        "Flow per metre of line (persons/m/min; Fruin E|F at 82)", 12,
+        query(f"crowdwatch_line_flow_ppmm{{{SITE}, {ZONE}, direction=\"both\"}}",
+              "{{line}}")))
+    d = d.with_panel(series_panel(
+        "Walking speed (m/s)", 12,
+        query(f"crowdwatch_zone_speed_mps{{{SITE}, {ZONE}}}", "{{zone}}"), unit="velocityms"))
+    return d.with_panel(series_panel(
+        "Level of service (1 = A ... 6 = F)", 12,
+        query(f"crowdwatch_zone_level_of_service{{{SITE}, {ZONE}}}", "{{zone}} by density"),
+        query(f"crowdwatch_line_level_of_service{{{SITE}, {ZONE}}}", "{{line}} by flow",
+              ref="B")))
 
 
 def usual_panel() -> timeseries.Panel:

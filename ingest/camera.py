@@ -79,7 +79,7 @@ class CameraPipeline:
 
     @property
     def ready(self) -> bool:
-        return self.detector.ready and (self.motion is None or self.motion.ready)
+        return self.detector.ready  # motion starts when its own background is ready
 
     def suggest_heads(self, image: np.ndarray) -> list[list[float]]:
         """Heads (native pixels) of the people the person detector finds standing in the
@@ -344,13 +344,18 @@ class CameraWorker(threading.Thread):
                 continue  # a frozen or tampered view gives confident nonsense: no counts
             started = time.perf_counter()
             detector = self.pipeline.detector
+            # Decided once per frame: a label request that arrives while this frame is
+            # counted waits for the next, which measures its edges for it.
+            with self._requests_lock:
+                labelling = self._label_waiters[:]
+                self._label_waiters.clear()
             if hasattr(detector, "measure_edges"):
-                detector.measure_edges = bool(self._label_waiters)
+                detector.measure_edges = bool(labelling)
             events = self.pipeline.process(frame)
             detect_hist.observe(time.perf_counter() - started)
-            if self._label_waiters:
+            if labelling:
                 jpeg = self._masked_jpeg(frame.image)
-                self._answer(self._label_waiters, None if jpeg is None else (
+                self._answer(labelling, None if jpeg is None else (
                     jpeg, {e.zone_id: e.count for e in events},
                     dict(getattr(detector, "last_edges", {})),
                     self.pipeline.suggest_heads(frame.image)))

@@ -66,7 +66,10 @@ class CameraMotion:
                 ts: float) -> tuple[float, dict[str, ZoneDynamics]]:
         """(interval covered, per zone dynamics) of a sample the detector has counted."""
         if self.shared is None:
-            self.geometry.count(view, self.zones)
+            if not self.geometry.ready:
+                self.geometry.prime(view)  # counts go out meanwhile, without motion
+            else:
+                self.geometry.count(view, self.zones)
         interval = self.period if self._last_ts is None else min(
             max(ts - self._last_ts, 0.0), 4 * self.period)
         self._last_ts = ts

@@ -81,6 +81,12 @@ def live_config(metrics_port: int, sensor_port: int, state_file: str | None = No
     config["rules"].append({"kind": "seasonal", "zone": DEMO_ZONE, "threshold": 40,
                             "horizon": "3h", "slot": "1h"})
     config["rules"].append({"kind": "unusual", "zone": DEMO_ZONE, "slot": "1h"})
+    # A line across the middle of the demo zone, so the dynamics panels have data.
+    zone = config["cameras"][0]["zones"][0]
+    p = zone["polygon"]
+    zone["lines"] = [{"id": "gate-middle", "points": [
+        [(p[0][0] + p[3][0]) / 2, (p[0][1] + p[3][1]) / 2],
+        [(p[1][0] + p[2][0]) / 2, (p[1][1] + p[2][1]) / 2]]}]
     if state_file:
         config["engine"] = {"state_file": state_file}
     return config

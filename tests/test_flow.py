@@ -215,9 +215,10 @@ def test_metrics_count_crossings_and_levels_of_service() -> None:
     for k in range(120):
         metrics.dynamics.observe(_flow_event(T0 + k, 90.0))
     crossed = metrics.value("crowdwatch_line_crossings_total",
-                            {"line": "gate-line", "direction": "in"})
+                            {"line": "gate-line", "zone": "gate-zone", "direction": "in"})
     assert crossed == pytest.approx(120 * 90.0 * 8 / 60, rel=1e-6)
-    assert metrics.value("crowdwatch_line_level_of_service", {"line": "gate-line"}) == 6
+    assert metrics.value("crowdwatch_line_level_of_service",
+                         {"line": "gate-line", "zone": "gate-zone"}) == 6
     assert metrics.value("crowdwatch_zone_level_of_service",
                          {"camera": "gate-cam", "zone": "gate-zone"}) == 1  # 0.1 p/m²: A
     assert [level_of(d, FRUIN_DENSITY) for d in (0.2, 0.5, 1.0, 3.0)] == ["A", "C", "D", "F"]
@@ -241,3 +242,35 @@ def test_a_real_clip_gives_each_sample_its_follower(shared_data, decode: str) ->
     steps = np.diff([f.ts for f in frames if f is not None])
     assert np.allclose(steps[1:], 1.0, atol=0.05), steps  # sampling is not disturbed
     assert source.mode == decode
+
+
+CONGESTION_SITE = SITE.replace(
+    "  - {{kind: flow, line: {line}, warn: 40, critical: 82, for: 10s, clear_below: 30}}",
+    "  - {{kind: congestion, zone: {line}, min_density: 1.0, slow_below: 0.5, for: 10s}}")
+
+
+def _crowd_event(ts: float, density: float, speed: float | None) -> CountEvent:
+    return CountEvent("gate-cam", "gate-zone", ts, density * 48.0, density, 48.0, "geometry",
+                      1.0, 0, speed, 0.1, 1.0, {})
+
+
+def test_congestion_fires_on_a_dense_crowd_that_stops_and_not_on_one_that_walks() -> None:
+    cfg = parse_config(CONGESTION_SITE.format(ground=GROUND, line="gate-zone"), "site.yaml")
+    engine = RuleEngine(cfg, start_ts=T0)
+    alerts, ts = [], T0
+    # Dense but walking (free flow at 1.6 p/m²): quiet. Then it stops: fires. Walks: clears.
+    for density, speed, seconds in [(1.6, 1.1, 120), (1.6, 0.2, 60), (1.6, 1.0, 80)]:
+        for _ in range(seconds):
+            ts += 1.0
+            alerts += engine.handle(_crowd_event(ts, density, speed))
+    states = [(a.state, round(a.starts_at - T0)) for a in alerts]
+    assert [s for s, _ in states] == ["firing", "resolved"], [a.summary for a in alerts]
+    # The speed median falls under 0.5 about 10 s into the stop, then `for` 10 s.
+    assert 120 + 5 <= states[0][1] <= 120 + 30, states
+    # Samples without a speed (no motion pair) never fire it.
+    engine = RuleEngine(cfg, start_ts=T0)
+    assert not [a for k in range(120) for a in engine.handle(_crowd_event(T0 + k, 2.0, None))]
+    with pytest.raises(ConfigFileError, match="measures no walking speed"):
+        parse_config(CONGESTION_SITE.format(ground=GROUND, line="gate-zone").replace(
+            "        lines:\n          - id: gate-line\n            points: [[10,300],[630,300]]\n",
+            ""), "site.yaml")
