@@ -463,6 +463,11 @@ class KafkaConfig(_Strict):
     group: str = Field("crowdwatch-worker", description="Consumer group of the workers.")
     max_batch: int = Field(5000, ge=1, le=100000, description="Records a worker evaluates "
                            "per transaction (state and offsets are committed per batch).")
+    max_latency: Seconds = Field(
+        1.0, gt=0, le=60, description="Capture-to-alert budget of a worker: a batch commits "
+        "when it is full (max_batch) or its oldest event has waited half of this, less the "
+        "recent commit time; the other half covers delivery and the transaction in flight. "
+        "Larger: fewer, cheaper transactions; smaller: alerts sooner, more per-batch cost.")
     max_past: Seconds = Field(7 * 86400.0, gt=0, description="Events captured longer ago "
                               "than this are dead-lettered (stale_ts) by the worker; long "
                               "enough to catch up after an outage.")

@@ -15,6 +15,7 @@ from crowdwatch import __version__
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.dynamics_metrics import DynamicsMetrics
 from crowdwatch.events import SensorEvent
+from crowdwatch.worker_metrics import WorkerMetrics
 
 
 class SeriesLike(Protocol):
@@ -137,6 +138,7 @@ class Metrics:
             registry=r)
         self.info.labels(site=site, version=__version__).set(1)
         self.dynamics = DynamicsMetrics(r)
+        self.worker = WorkerMetrics(r)
 
     def describe_config(self, config: CrowdwatchConfig,
                         rule_series: Iterable[SeriesLike] = ()) -> None:

@@ -2,14 +2,16 @@
 
 Counts, camera health and sensor readings come from Kafka, keyed by co-partition group
 (:mod:`partitioning`), so partition p of every input topic holds everything the rules of
-p's entities read; a range assignment gives p of every topic to one worker. Per batch of
-records (``kafka.max_batch``) the worker runs the same :class:`RuleEngine` as the
-embedded mode over each partition's events, then in one Kafka transaction sends the
-alerts, each changed state key once (to the compacted ``<prefix>.state`` changelog,
-partition p), the dead letters, and the consumed offsets. Either all of it is committed
-or none: a worker killed at any point leaves offsets and state in step, and whoever takes
-its partitions re-reads the changelog and carries on where the last commit left off.
-Alerts reach the sinks after their transaction commits.
+p's entities read; a range assignment gives p of every topic to one worker. The worker
+runs the same :class:`RuleEngine` as the embedded mode over each partition's events as
+they arrive; a batch (:mod:`batching`: until full or near ``kafka.max_latency``) then
+goes in one Kafka transaction: the alerts, each changed state key once (to the
+compacted ``<prefix>.state`` changelog, partition p), the dead letters, and the consumed
+offsets. Either all of it is committed or none: a worker killed at any point leaves
+offsets and state in step, and whoever takes its partitions re-reads the changelog and
+carries on where the last commit left off. Alerts reach the sinks after their
+transaction commits. One transaction is in flight while the next batch fills, so the
+broker's round trips overlap the rule work.
 
 Why not Faust agents (the design's first choice): Faust's per-event stream machinery
 alone runs at ~14,000 events/s on one core here, before any rule or table write, and a
@@ -48,11 +50,12 @@ from crowdwatch.events import (
     EventError,
     SensorEvent,
     event_from_json,
-    event_to_json,
+    event_to_bytes,
 )
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
+from crowdwatch.streams.runtime.batching import ClosePolicy, OpenBatch
 from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap, ensure_topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
 from crowdwatch.streams.runtime.peers import PeerWatch
@@ -91,6 +94,7 @@ class _Rebalance(ConsumerRebalanceListener):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.worker.flush()  # what is in hand commits before its partitions move
         self.worker.drop({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -119,8 +123,10 @@ class BatchWorker:
             self.topics.counts: CountEvent, self.topics.health: CameraHealth,
             self.topics.sensors: SensorEvent}
         self.stop_event = asyncio.Event()
-        self.pending_alerts: list[Alert] = []
-        self.captured: list[float] = []  # capture times of the batch's counts
+        self.batch = OpenBatch()
+        self.policy = ClosePolicy(self.kcfg.max_batch, self.kcfg.max_latency)
+        self.committing: asyncio.Task[None] | None = None  # the transaction in flight
+        self.failed = False  # a transaction failed: state ran ahead of the changelog
         self.done: dict[TopicPartition, int] = {}  # next offset to read, per input partition
         self._counted = {cls: metrics.events_total.labels(type=cls.TYPE)
                          for cls in self.expected.values()}
@@ -158,8 +164,7 @@ class BatchWorker:
             self.store.use(p)
             if self.seed_states:
                 keys += self.engine.seed(self.seed_states, owns=partial(self._owns, p))
-            self.pending_alerts += self.engine.reconcile(
-                self.now(), owns=partial(self._owns, p))
+            self._add_alerts(self.engine.reconcile(self.now(), owns=partial(self._owns, p)))
             log.info("partition %d taken with %d state keys", p, keys,
                      extra={"partition": p})
         self.metrics.worker_partitions.set(len(self.store.parts))
@@ -230,10 +235,13 @@ class BatchWorker:
             return
         self._counted[expected].inc()
         if expected is CountEvent:
-            self.captured.append(event.ts)
+            self.batch.captured.append(event.ts)
+            self.batch.note(event.ts)
         elif expected is SensorEvent:
             self.metrics.observe_sensor(event)
-        self.pending_alerts += self.engine.handle(event)
+        alerts = self.engine.handle(event)
+        if alerts:
+            self.batch.alerts += alerts
 
     def _letter(self, topic: str, reason: str, detail: str, value: bytes | None,
                 position: str) -> DeadLetter:
@@ -242,9 +250,18 @@ class BatchWorker:
         note_rejection(self.metrics, letter, self.topics.deadletter)
         return letter
 
-    def process(self, batch: dict[TopicPartition, list]) -> list[DeadLetter]:
-        letters: list[DeadLetter] = []
-        for tp, records in batch.items():
+    def _add_alerts(self, alerts: list[Alert]) -> None:
+        if alerts:
+            self.batch.alerts += alerts
+            self.batch.note(self.now())
+
+    def process(self, fetched: dict[TopicPartition, list]) -> None:
+        """Run the rules over fetched records; their effects join the open batch."""
+        batch = self.batch
+        letters = batch.letters
+        if fetched:
+            batch.note(self.now())  # arrival: bounds a batch whose capture times run ahead
+        for tp, records in fetched.items():
             if tp.partition not in self.store.parts:
                 # Fetched before its state was restored (the fetcher starts with the
                 # assignment, the restore is still reading): read it again later. If it
@@ -256,10 +273,11 @@ class BatchWorker:
             self.store.use(tp.partition)
             for record in records:
                 self._handle(tp.topic, tp.partition, record, letters)
+            batch.records += len(records)
             self.done[tp] = records[-1].offset + 1
-        if batch:
+            batch.offsets[tp] = self.done[tp]
+        if fetched:
             self.metrics.last_event.set(self.now())
-        return letters
 
     def tick(self) -> None:
         now = self.now()
@@ -267,34 +285,67 @@ class BatchWorker:
             rules = self.tickers.get(p)
             if rules:
                 self.store.use(p)
-                self.pending_alerts += self.engine.tick(now, rules)
+                self._add_alerts(self.engine.tick(now, rules))
+        if self.store.pending():
+            self.batch.note(now)  # a changed state is committed within the budget too
 
-    async def commit(self, offsets: dict[TopicPartition, int],
-                     letters: list[DeadLetter]) -> None:
-        """Alerts, changed state, dead letters and offsets: one transaction."""
-        alerts, self.pending_alerts = self.pending_alerts, []
-        captured, self.captured = self.captured, []
-        if not (alerts or letters or offsets or self.store.pending()):
+    def close_batch(self) -> None:
+        """Hand the open batch to a transaction (the one before must have settled)."""
+        if self.producer is None:
+            return  # between clients (starting or recovering): it commits with the next
+        batch, self.batch = self.batch, OpenBatch()
+        changes = [(p, change) for p in self.store.owned() for change in self.store.changes(p)]
+        if batch.empty and not changes:
             return
+        assert self.committing is None
+        self.metrics.worker.batch_records.observe(batch.records)
+        self.committing = asyncio.create_task(self._commit(batch, changes))
+
+    async def settle(self) -> bool:
+        """Wait for the transaction in flight; False (and ``failed`` set) if it failed."""
+        task, self.committing = self.committing, None
+        if task is not None:
+            try:
+                await task
+            except KafkaError as exc:
+                log.warning("commit failed (%s: %s); re-reading from the last commit",
+                            type(exc).__name__, exc)
+                self.failed = True
+        return not self.failed
+
+    async def flush(self) -> None:
+        """Commit everything in hand now (partitions about to move, or stopping)."""
+        if await self.settle():
+            self.close_batch()
+            await self.settle()
+
+    async def _commit(self, batch: OpenBatch,
+                      changes: list[tuple[int, tuple[bytes, bytes | None]]]) -> None:
+        """Alerts, changed state, dead letters and offsets: one transaction."""
         assert self.producer is not None
-        async with self.producer.transaction():
-            for alert in alerts:
-                await self.producer.send(self.topics.alerts, event_to_json(alert).encode(),
-                                         key=alert.key.encode())
-            for p in self.store.owned():
-                for key, value in self.store.changes(p):
-                    await self.producer.send(self.topics.state, value, key=key, partition=p)
-            for letter in letters:
-                await self.producer.send(self.topics.deadletter, letter.to_json().encode(),
-                                         key=letter.source.encode())
-            if offsets:
-                await self.producer.send_offsets_to_transaction(offsets, self.kcfg.group)
-        for alert in alerts:
+        started = time.monotonic()
+        producer = self.producer
+        async with producer.transaction():
+            for alert in batch.alerts:
+                await producer.send(self.topics.alerts, event_to_bytes(alert),
+                                    key=alert.key.encode())
+            for p, (key, value) in changes:
+                await producer.send(self.topics.state, value, key=key, partition=p)
+            for letter in batch.letters:
+                await producer.send(self.topics.deadletter, letter.to_json().encode(),
+                                    key=letter.source.encode())
+            if batch.offsets:
+                await producer.send_offsets_to_transaction(batch.offsets, self.kcfg.group)
+        took = time.monotonic() - started
+        self.policy.observe_commit(took)
+        self.metrics.worker.commit_seconds.observe(took)
+        for alert in batch.alerts:
             self.dispatcher.send(alert)
         # Capture to committed: when the batch's alerts leave, so capture to alert.
         now = self.now()
-        for ts in captured:
-            self.metrics.capture_to_event.observe(max(0.0, now - ts))
+        observe = self.metrics.capture_to_event.observe
+        for ts in batch.captured:
+            observe(max(0.0, now - ts))
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -321,7 +372,11 @@ class BatchWorker:
         """After a failed transaction: in-memory state ran ahead of what was committed.
         Start over from the committed offsets and the changelog."""
         assert self.consumer is not None
-        self.pending_alerts, self.captured = [], []
+        task, self.committing = self.committing, None
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task
+        self.batch, self.failed = OpenBatch(), False
         owned = self.store.owned()
         for p in owned:
             self.store.revoke(p)
@@ -382,31 +437,32 @@ class BatchWorker:
         tick = self.config.engine.tick
         next_tick = time.monotonic() + tick
         next_lag = time.monotonic()
-        wait_ms = int(min(tick, 0.5) * 1000)
+        idle = min(tick, 0.5)
         delays = Backoff(0.5, 10.0)
         try:
             while not self.stop_event.is_set():
                 assert self.consumer is not None
-                batch = await self.consumer.getmany(timeout_ms=wait_ms,
-                                                    max_records=self.kcfg.max_batch)
-                letters = self.process(batch)
-                offsets = {tp: self.done[tp] for tp in batch if tp in self.done}
+                if self.failed or (self.committing is not None and self.committing.done()
+                                   and not await self.settle()):
+                    await asyncio.sleep(delays.next_delay())
+                    with contextlib.suppress(KafkaError):
+                        await self._recover()
+                    continue
+                wait = self.policy.wait(self.batch, self.now(), idle)
+                fetched = await self.consumer.getmany(timeout_ms=int(wait * 1000),
+                                                      max_records=self.policy.room(self.batch))
+                self.process(fetched)
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = max(next_tick + tick, time.monotonic())
-                try:
-                    await self.commit(offsets, letters)
+                if self.policy.due(self.batch, self.now()) and await self.settle():
+                    self.close_batch()
                     delays = Backoff(0.5, 10.0)
-                except KafkaError as exc:
-                    delay = delays.next_delay()
-                    log.warning("commit failed (%s: %s); re-reading from the last commit in "
-                                "%.1fs", type(exc).__name__, exc, delay)
-                    await asyncio.sleep(delay)
-                    with contextlib.suppress(KafkaError):
-                        await self._recover()
-                if batch or time.monotonic() >= next_lag:  # fresh after every batch
+                if fetched or time.monotonic() >= next_lag:  # fresh after every fetch
                     self._report_lag()
                     next_lag = time.monotonic() + 2.0
+            with contextlib.suppress(KafkaError):
+                await self.flush()  # the batch in hand, before leaving the group
         finally:
             # The watch winds down beside the clients' close, not before it: with the
             # broker gone each waits out its own timeout, and in a row they would add up.
@@ -473,6 +529,7 @@ def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metric
             loop.add_signal_handler(sig, on_signal, sig)
         metrics.describe_config(config, worker.engine.series())
         metrics.consumer_lag.labels(stage="worker").set(0)
+        metrics.worker.latency_budget.set(config.kafka.max_latency)
         log.info("worker starting: %d rule(s), group %s", len(worker.engine.rules),
                  config.kafka.group, extra={"site": config.site.name})
         with contextlib.suppress(asyncio.CancelledError):
