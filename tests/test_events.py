@@ -13,6 +13,7 @@ from crowdwatch.events import (
     event_from_json,
     event_to_json,
     fingerprint,
+    load_json,
 )
 
 
@@ -82,3 +83,25 @@ def test_fingerprint_is_stable_and_distinct():
     assert a != fingerprint("site", "density", "zone-b", "warning")
     assert a != fingerprint("site", "density", "zone-a", "critical")
     assert len(a) == 16 and not math.isnan(int(a, 16))
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"a": 1, "b": [1.5, -2e-7, null, true], "c": {"d": "\\u00e9"}}',
+    b'{"a": 1, "a": 2}',  # the last of a repeated key, as the standard reader keeps
+    b'{"n": 123456789012345678}',  # 18 digits: an integer either way
+    b'{"n": 1.2345678901234567890}',  # a long mantissa: the same float either way
+    b'{"s": "\\ud800"}',  # a lone surrogate orjson refuses: the standard reader takes it
+    b'{"x": 1e999}',  # too large for a double: the standard reader's infinity
+    '{"text": "caf\u00e9"}',
+])
+def test_the_fast_reader_reads_what_the_standard_reader_reads(raw):
+    assert load_json(raw) == json.loads(raw)
+
+
+def test_a_long_integer_is_refused_as_the_bounded_reader_refuses_it():
+    # orjson would take 20 digits (or turn more into a float): the bounded reader decides.
+    for digits in (19, 20, 25):
+        with pytest.raises(EventError) as err:
+            load_json(b'{"n": ' + b"9" * digits + b"}")
+        assert err.value.reason == "bad_json"
+        assert f"an integer of {digits} digits" in err.value.detail

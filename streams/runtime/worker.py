@@ -455,7 +455,12 @@ class BatchWorker:
                 if time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = max(next_tick + tick, time.monotonic())
-                if self.policy.due(self.batch, self.now()) and await self.settle():
+                # A due batch closes once no transaction is in flight (a full one waits
+                # for it; otherwise records keep being processed meanwhile).
+                in_flight = self.committing is not None and not self.committing.done()
+                if (self.policy.due(self.batch, self.now())
+                        and (not in_flight or self.policy.full(self.batch))
+                        and await self.settle()):
                     self.close_batch()
                     delays = Backoff(0.5, 10.0)
                 if fetched or time.monotonic() >= next_lag:  # fresh after every fetch
