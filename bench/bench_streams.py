@@ -38,7 +38,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CountEvent, event_to_json
+from crowdwatch.events import CountEvent, event_to_bytes
 from crowdwatch.metrics import Metrics
 from crowdwatch.progress import Progress
 from crowdwatch.streams.alerting.sinks import Dispatcher
@@ -130,7 +130,7 @@ async def produce(bootstrap: str, topic: str, evs: list[CountEvent],
                                 acks="all", linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, event_to_json(e).encode(), key=keys.key_for(e))
+        futures = [await producer.send(topic, event_to_bytes(e), key=keys.key_for(e))
                    for e in evs]
         await asyncio.gather(*futures)
     finally:

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 
 from crowdwatch.errors import ConfigError
-from crowdwatch.events import Alert, event_to_json
+from crowdwatch.events import Alert, event_to_bytes
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import QueuedSink
 from crowdwatch.util.backoff import Backoff
@@ -58,7 +58,7 @@ class WebhookSink(QueuedSink):
             self._deliver(alert)
 
     def _deliver(self, alert: Alert) -> None:
-        body = event_to_json(alert).encode()
+        body = event_to_bytes(alert)
         delays = Backoff(self.backoff, self.backoff_max)
         for attempt in range(self.retries + 1):
             stamp = str(int(time.time()))

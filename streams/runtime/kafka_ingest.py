@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetter, note_rejection
-from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_json
+from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_bytes
 from crowdwatch.ingest.camera import LabelSample
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
@@ -99,9 +99,9 @@ class Publisher:
                     futures = []
                     for event in batch:
                         topic, key = self.route(event)
-                        body = (event.to_json() if isinstance(event, DeadLetter)
-                                else event_to_json(event))
-                        futures.append(await producer.send(topic, body.encode(), key=key))
+                        body = (event.to_json().encode() if isinstance(event, DeadLetter)
+                                else event_to_bytes(event))
+                        futures.append(await producer.send(topic, body, key=key))
                     await asyncio.gather(*futures)
                     self.sent += len(batch)
                     for event in batch:

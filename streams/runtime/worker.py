@@ -302,15 +302,22 @@ class BatchWorker:
         self.committing = asyncio.create_task(self._commit(batch, changes))
 
     async def settle(self) -> bool:
-        """Wait for the transaction in flight; False (and ``failed`` set) if it failed."""
-        task, self.committing = self.committing, None
-        if task is not None:
+        """Wait until no transaction is in flight; False (and ``failed`` set) if one failed.
+
+        The main loop and the rebalance listener (``flush``) may both wait here: each
+        returns only once none is in flight, with no await before it may close a batch,
+        so two transactions never overlap on the producer."""
+        while (task := self.committing) is not None:
             try:
                 await task
             except KafkaError as exc:
-                log.warning("commit failed (%s: %s); re-reading from the last commit",
-                            type(exc).__name__, exc)
+                if not self.failed:
+                    log.warning("commit failed (%s: %s); re-reading from the last commit",
+                                type(exc).__name__, exc)
                 self.failed = True
+            finally:
+                if self.committing is task:
+                    self.committing = None
         return not self.failed
 
     async def flush(self) -> None:
