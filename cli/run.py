@@ -154,7 +154,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from crowdwatch.streams.alerting.build import build_sinks
     from crowdwatch.streams.alerting.sinks import Dispatcher
-    from crowdwatch.streams.runtime.worker import run_worker
+    from crowdwatch.streams.runtime.worker_main import run_worker
 
     config = load_for_alerts(args.config, args.alerts_jsonl)
     metrics = metrics_for(config, args.metrics_port)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -20,6 +23,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from crowdwatch.config import CrowdwatchConfig
+from crowdwatch.dashboards.build import build_all, panel_queries
+from crowdwatch.dashboards.operations import WORKER_PANELS
 from crowdwatch.events import CountEvent, event_from_json, event_to_json, parse_ts
 from crowdwatch.ingest.camera import CameraPipeline
 from crowdwatch.ingest.sim import SimParams, gate_zone_config
@@ -30,6 +35,7 @@ from tests.helpers import free_port, http_request, metric_value, popen_child, re
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA = ROOT / "deploy" / "kafka" / "local.sh"
+PROM_SCRIPT = ROOT / "deploy" / "prometheus" / "local.sh"
 RECORDED_AT = float(int(time.time()) // 3600 * 3600 - 3600)
 ZONES = ["gate-a", "gate-b", "gate-c", "gate-d", "gate-e", "gate-f"]
 
@@ -706,3 +712,126 @@ def test_a_killed_worker_is_replaced_before_its_session_times_out(broker, tmp_pa
         b.stop()
     assert took < 15, took  # the session timeout (30 s) would be the floor without it
     assert "presumed dead" in (tmp_path / "wb.log").read_text()
+
+
+def prom_query_range(port: int, query: str, seconds: float) -> list:
+    now = time.time()
+    url = (f"http://127.0.0.1:{port}/api/v1/query_range?" + urllib.parse.urlencode(
+        {"query": query, "start": now - seconds, "end": now, "step": 2}))
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = json.loads(resp.read())
+    assert body["status"] == "success", body
+    return [s for s in body["data"]["result"]
+            if any(math.isfinite(float(v)) for _, v in s["values"])]
+
+
+@pytest.mark.slow
+def test_worker_panels_have_data_on_a_real_prometheus_scraping_a_worker(broker, tmp_path):
+    """The operations dashboard's worker panels (latency vs budget, batch sizes, commit
+    time), queried on a real Prometheus while a real worker commits batches."""
+    prefix, path, config, events = setup(tmp_path, broker, ZONES[:2], samples=80)
+    worker = start_and_wait(path, tmp_path, "w1")
+    prom_port = free_port()
+    env = {**os.environ, "CROWDWATCH_PROM_PORT": str(prom_port),
+           "CROWDWATCH_PROM_TARGETS": f"127.0.0.1:{worker.port}",
+           "CROWDWATCH_PROM_SITE": "kafka-test", "CROWDWATCH_PROM_DIR": str(tmp_path / "prom")}
+    started = subprocess.run(["bash", str(PROM_SCRIPT), "start"], env=env, capture_output=True,
+                             text=True, check=False)
+    assert started.returncode == 0, started.stdout + started.stderr
+    queries = [(title, expr) for title, expr in panel_queries(build_all(config)["operations"])
+               if title in WORKER_PANELS]
+    variables = {"$site": "kafka-test", "$camera": ".*", "$__rate_interval": "30s"}
+    try:
+        chunk = max(1, len(events) // 6)
+        for i in range(0, len(events), chunk):  # batches over time, so rates have data
+            produce_events(broker["bootstrap"], prefix, events[i:i + chunk], config)
+            time.sleep(2)
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="count")
+                 >= len(events), 30, "the worker to process every event")
+        assert {title for title, _ in queries} == WORKER_PANELS
+
+        def empty() -> list[str]:
+            out = []
+            for title, expr in queries:
+                for name, value in variables.items():
+                    expr = expr.replace(name, value)
+                if not prom_query_range(prom_port, expr, 60):
+                    out.append(f"{title}: {expr}")
+            return out
+
+        wait_for(lambda: not empty(), 30, "every worker panel to have data")
+        budget = prom_query_range(prom_port, "crowdwatch_worker_latency_budget_seconds", 30)
+        assert float(budget[0]["values"][-1][1]) == config.kafka.max_latency
+    finally:
+        subprocess.run(["bash", str(PROM_SCRIPT), "stop"], env=env, capture_output=True,
+                       check=False)
+        worker.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
+def test_the_broker_gone_costs_worker_and_ingest_almost_no_cpu(broker, tmp_path):
+    """With the broker gone, the worker and ingest wait with backoff (at most 5 % of a
+    core each, measured over 30 s), and a reading posted meanwhile arrives once it is back."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    http_port = free_port()
+    data = {"site": {"name": "kafka-test"},
+            "sensors": {"zones": [{"id": "concourse"}],
+                        "devices": [{"id": "gate-1", "zone": "concourse"}],
+                        "http": {"port": http_port, "token_env": "TEST_SENSOR_TOKEN"}},
+            "rules": [{"kind": "count", "zone": "concourse", "warn": 100, "for": 0,
+                       "window": 1, "statistic": "max", "clear_for": 0}],
+            "alerts": {"console": False}, "engine": {"tick": "0.5s"}, "metrics": {"port": 0},
+            "kafka": {"bootstrap": broker["bootstrap"], "topic_prefix": prefix,
+                      "partitions": 2, "group": f"{prefix}-workers"}}
+    path = tmp_path / "sensors.yaml"
+    path.write_text(json.dumps(data))
+    worker = start_and_wait(path, tmp_path, "w1")
+    env = {**os.environ, "TEST_SENSOR_TOKEN": "tok"}
+    err = tmp_path / "ingest.err"
+    with open(tmp_path / "ingest.out", "w") as out_file, open(err, "w") as err_file:
+        ingest = popen_child([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
+                              str(path), "--metrics-port", "0"], env=env, cwd=tmp_path,
+                             stdout=out_file, stderr=err_file)
+
+    def post(value: float) -> int:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/v1/sensors", method="POST",
+            data=json.dumps([{"sensor_id": "gate-1", "value": value}]).encode(),
+            headers={"Authorization": "Bearer tok", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except OSError:
+            return 0
+
+    used: dict[str, float] = {}
+    try:
+        wait_for(lambda: post(10) == 200, 30, "the ingest sensor endpoint")
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="sensor") >= 1, 30,
+                 "the reading to reach the worker")
+        broker_ctl(broker, "stop")
+        try:
+            assert post(20) == 200  # buffered by ingest while the broker is gone
+            time.sleep(5)  # the clients notice and start retrying
+            before = {"worker": cpu_seconds(worker.proc.pid), "ingest": cpu_seconds(ingest.pid)}
+            time.sleep(30)
+            used = {name: (cpu_seconds(proc.pid) - before[name]) / 30
+                    for name, proc in (("worker", worker.proc), ("ingest", ingest))}
+        finally:
+            broker_ctl(broker, "start")
+        wait_for(lambda: worker.metric("crowdwatch_events_total", type="sensor") >= 2, 90,
+                 "the reading posted while the broker was gone, once it is back")
+    finally:
+        if ingest.poll() is None:
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(timeout=30)
+        worker.stop()
+    print(f"broker gone: share of a core {used}")
+    assert used["worker"] <= 0.05 and used["ingest"] <= 0.05, used
+    assert "Traceback" not in err.read_text()

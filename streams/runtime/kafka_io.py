@@ -18,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from crowdwatch.config import KafkaConfig
 from crowdwatch.errors import ConfigError
+from crowdwatch.streams.runtime.metadata_pacing import paced
 
 log = logging.getLogger("crowdwatch.kafka")
 
@@ -101,6 +102,6 @@ async def _check_partitions(admin: AIOKafkaAdminClient, topics: Topics, partitio
 def make_producer(cfg: KafkaConfig) -> AIOKafkaProducer:
     # A long request timeout lets the producer ride out a broker restart with its own
     # retries, which keep idempotent sequence numbers (an app-level re-send would not).
-    return AIOKafkaProducer(
+    return paced(AIOKafkaProducer(
         bootstrap_servers=bootstrap(cfg), enable_idempotence=True, acks="all",
-        linger_ms=5, request_timeout_ms=120000, retry_backoff_ms=250)
+        linger_ms=5, request_timeout_ms=120000, retry_backoff_ms=250))

@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaError
 
 from crowdwatch.config import KafkaConfig
 from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap
+from crowdwatch.streams.runtime.metadata_pacing import paced
 
 log = logging.getLogger("crowdwatch.peers")
 ALIVE, LEAVING = "alive", "leaving"
@@ -86,10 +87,10 @@ class PeerWatch:
                     await asyncio.wait_for(stop.wait(), 1.0)
 
     async def _watch(self, stop: asyncio.Event) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap(self.kcfg), acks=1,
-                                    linger_ms=0, request_timeout_ms=5000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.kcfg),
-                                    enable_auto_commit=False, fetch_max_wait_ms=100)
+        producer = paced(AIOKafkaProducer(bootstrap_servers=bootstrap(self.kcfg), acks=1,
+                                          linger_ms=0, request_timeout_ms=5000))
+        consumer = paced(AIOKafkaConsumer(bootstrap_servers=bootstrap(self.kcfg),
+                                          enable_auto_commit=False, fetch_max_wait_ms=100))
         try:
             await producer.start()
             self._producer = producer

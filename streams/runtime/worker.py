@@ -13,11 +13,9 @@ carries on where the last commit left off. Alerts reach the sinks after their
 transaction commits. One transaction is in flight while the next batch fills, so the
 broker's round trips overlap the rule work.
 
-Why not Faust agents (the design's first choice): Faust's per-event stream machinery
-alone runs at ~14,000 events/s on one core here, before any rule or table write, and a
-table write per event (one changelog message each) held the worker at ~2,000 events/s.
-This module keeps Faust's model (changelog-backed state moving with its partition) and
-does the work per batch.
+Not Faust agents (the design's first choice): its per-event machinery alone ran at
+~14,000 events/s on one core, a table write per event held it at ~2,000. This keeps
+Faust's model (changelog-backed state moving with its partition), per batch.
 """
 
 from __future__ import annotations
@@ -26,79 +24,43 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.deadletter import DeadLetter, note_rejection
-from crowdwatch.events import (
-    Alert,
-    CameraHealth,
-    CountEvent,
-    EventError,
-    SensorEvent,
-    event_from_json,
-    event_to_bytes,
-)
+from crowdwatch.deadletter import DeadLetter
+from crowdwatch.events import Alert, CountEvent, SensorEvent, event_to_bytes
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher
 from crowdwatch.streams.rules.engine import RuleEngine
 from crowdwatch.streams.runtime.batching import ClosePolicy, OpenBatch
-from crowdwatch.streams.runtime.kafka_io import Topics, bootstrap, ensure_topics
+from crowdwatch.streams.runtime.changelog import read_changelog
+from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
 from crowdwatch.streams.runtime.peers import PeerWatch
+from crowdwatch.streams.runtime.records import RecordCheck
 from crowdwatch.streams.runtime.state_file import StateFile
 from crowdwatch.streams.runtime.state_store import PartitionedStore
+from crowdwatch.streams.runtime.worker_clients import (
+    Rebalance,
+    fresh_producer,
+    group_consumer,
+    range_assignor,
+    transactional_producer,
+)
 from crowdwatch.util.backoff import Backoff
 
 log = logging.getLogger("crowdwatch.worker")
 
-Event = CountEvent | CameraHealth | SensorEvent
 CLOSE_TIMEOUT = 3.0  # seconds each Kafka client may take to close
-STOP_GRACE = 5.0  # seconds from SIGTERM to giving up on an unresponsive broker
-# Seconds from SIGTERM to leaving without the Kafka clients (when one of them ignores
-# cancellation while its broker is gone): the state of a crash, which the changelog and
-# committed offsets make safe, rather than a process that never exits. Within the
-# "exits in seconds" bound the tests hold a worker to with its broker gone.
-ABANDON_AFTER = STOP_GRACE + CLOSE_TIMEOUT + 1.0
-
-
-def _range_assignor(worker: BatchWorker) -> type[RangePartitionAssignor]:
-    """Kafka's range assignor, with the worker's failover count in its metadata: a member
-    rejoining with unchanged metadata gets the current assignment back (unless it leads
-    the group), so to force the rebalance that drops a dead peer the metadata changes."""
-
-    class RangeWithFailovers(RangePartitionAssignor):
-        @classmethod
-        def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-            return ConsumerProtocolMemberMetadata(cls.version, list(topics),
-                                                  str(worker.failovers).encode())
-
-    return RangeWithFailovers
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, worker: BatchWorker) -> None:
-        self.worker = worker
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.worker.flush()  # what is in hand commits before its partitions move
-        self.worker.drop({tp.partition for tp in revoked})
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.worker.take({tp.partition for tp in assigned})
 
 
 class BatchWorker:
@@ -119,9 +81,7 @@ class BatchWorker:
         self.tickers: dict[int, list[Any]] = defaultdict(list)
         for rule in self.engine.tickers:
             self.tickers[self.partition_of_rule[id(rule)]].append(rule)
-        self.expected: dict[str, type[Event]] = {
-            self.topics.counts: CountEvent, self.topics.health: CameraHealth,
-            self.topics.sensors: SensorEvent}
+        self.check = RecordCheck(config, self.keys, metrics, self.topics, now)
         self.stop_event = asyncio.Event()
         self.batch = OpenBatch()
         self.policy = ClosePolicy(self.kcfg.max_batch, self.kcfg.max_latency)
@@ -129,7 +89,7 @@ class BatchWorker:
         self.failed = False  # a transaction failed: state ran ahead of the changelog
         self.done: dict[TopicPartition, int] = {}  # next offset to read, per input partition
         self._counted = {cls: metrics.events_total.labels(type=cls.TYPE)
-                         for cls in self.expected.values()}
+                         for cls in self.check.expected.values()}
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.failovers = 0  # peers presumed dead so far
@@ -158,7 +118,7 @@ class BatchWorker:
             self.metrics.worker_partitions.set(len(self.store.parts))
             return
         started = time.monotonic()
-        restored = await self._read_changelog(new)
+        restored = await read_changelog(self.kcfg, self.topics.state, new)
         for p in new:
             keys = self.store.assign(p, restored.get(p, {}).items())
             self.store.use(p)
@@ -173,82 +133,22 @@ class BatchWorker:
     def _owns(self, partition: int, rule: Any) -> bool:
         return self.partition_of_rule[id(rule)] == partition
 
-    async def _read_changelog(self, partitions: list[int]) -> dict[int, dict]:
-        """The latest committed value of every key in the changelog partitions (decoded
-        later, once per key: until compaction runs a key has many records)."""
-        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.kcfg),
-                                  enable_auto_commit=False, isolation_level="read_committed",
-                                  max_partition_fetch_bytes=8 * 1024 * 1024)
-        await reader.start()
-        out: dict[int, dict] = defaultdict(dict)
-        try:
-            tps = [TopicPartition(self.topics.state, p) for p in partitions]
-            reader.assign(tps)
-            await reader.seek_to_beginning(*tps)
-            ends = await reader.end_offsets(tps)
-            left = {tp for tp in tps if ends[tp] > 0}
-            while left:
-                batch = await reader.getmany(*left, timeout_ms=500, max_records=10000)
-                for tp, records in batch.items():
-                    latest = out[tp.partition]
-                    for r in records:
-                        latest[r.key] = r.value
-                for tp in list(left):
-                    if await reader.position(tp) >= ends[tp]:
-                        left.discard(tp)
-        finally:
-            await reader.stop()
-        return out
-
     # -- one batch --------------------------------------------------------------------
 
     def _handle(self, topic: str, partition: int, record: Any,
                 letters: list[DeadLetter]) -> None:
-        value = record.value
-        position = f"{topic}[{partition}]@{record.offset}"
-        if value is None or len(value) > self.kcfg.max_message_bytes:
-            size = len(value or b"")
-            letters.append(self._letter(topic, "oversized" if value else "empty",
-                                        f"{size} bytes, limit {self.kcfg.max_message_bytes}",
-                                        value, position))
+        event = self.check.event(topic, partition, record, letters)
+        if event is None:
             return
-        expected = self.expected[topic]
-        try:
-            event = event_from_json(value, expected)
-        except EventError as exc:
-            letters.append(self._letter(topic, exc.reason, exc.detail, value, position))
-            return
-        age = self.now() - event.ts
-        if age > self.kcfg.max_past or -age > self.kcfg.max_future:
-            reason = "stale_ts" if age > 0 else "future_ts"
-            letters.append(self._letter(topic, reason, f"captured {age:+.0f}s from now; "
-                                        f"kafka.max_past {self.kcfg.max_past:g}s, max_future "
-                                        f"{self.kcfg.max_future:g}s", value, position))
-            return
-        # An entity this config does not know (a zone added by the console's setup since
-        # this worker started) feeds no rule here, so its key cannot mislead one.
-        if self.keys.knows(event) and self.keys.key_for(event) != record.key:
-            letters.append(self._letter(
-                topic, "wrong_key", f"key {record.key!r}; events of this "
-                f"{expected.TYPE} must be keyed {self.keys.key_for(event)!r} (the co-partition "
-                "group) so its rules see them", value, position))
-            return
-        self._counted[expected].inc()
-        if expected is CountEvent:
+        self._counted[type(event)].inc()
+        if isinstance(event, CountEvent):
             self.batch.captured.append(event.ts)
             self.batch.note(event.ts)
-        elif expected is SensorEvent:
+        elif isinstance(event, SensorEvent):
             self.metrics.observe_sensor(event)
         alerts = self.engine.handle(event)
         if alerts:
             self.batch.alerts += alerts
-
-    def _letter(self, topic: str, reason: str, detail: str, value: bytes | None,
-                position: str) -> DeadLetter:
-        letter = DeadLetter.of(topic, reason, detail, value, self.config.deadletter.max_raw_bytes,
-                               position)
-        note_rejection(self.metrics, letter, self.topics.deadletter)
-        return letter
 
     def _add_alerts(self, alerts: list[Alert]) -> None:
         if alerts:
@@ -356,61 +256,41 @@ class BatchWorker:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=bootstrap(self.kcfg), acks="all", enable_idempotence=True,
-            transactional_id=f"{self.kcfg.group}-{uuid.uuid4().hex[:12]}",
-            transaction_timeout_ms=int(self.kcfg.transaction_timeout * 1000), linger_ms=5,
-            request_timeout_ms=30000, retry_backoff_ms=250)
-
-    def _new_consumer(self) -> AIOKafkaConsumer:
-        timeout_ms = int(self.kcfg.session_timeout * 1000)
-        return AIOKafkaConsumer(
-            bootstrap_servers=bootstrap(self.kcfg), group_id=self.kcfg.group,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level="read_committed", session_timeout_ms=timeout_ms,
-            heartbeat_interval_ms=max(300, timeout_ms // 20),
-            rebalance_timeout_ms=int(self.kcfg.rebalance_timeout * 1000),
-            partition_assignment_strategy=(_range_assignor(self),),
-            max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-            fetch_max_wait_ms=50)
-
     async def _recover(self) -> None:
         """After a failed transaction: in-memory state ran ahead of what was committed.
-        Start over from the committed offsets and the changelog."""
+        Start over from the committed offsets and the changelog. ``failed`` stays set
+        until every step succeeded (the broker may still be gone: the loop retries)."""
         assert self.consumer is not None
         task, self.committing = self.committing, None
         if task is not None:
             with contextlib.suppress(Exception):
                 await task
-        self.batch, self.failed = OpenBatch(), False
-        owned = self.store.owned()
-        for p in owned:
+        self.batch, self.done = OpenBatch(), {}
+        for p in self.store.owned():
             self.store.revoke(p)
         self.store.forget_parked()
-        if self.producer is not None:
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
-        self.producer = self._new_producer()
-        await self.producer.start()
+        old, self.producer = self.producer, None
+        self.producer = await fresh_producer(self.kcfg, old, CLOSE_TIMEOUT)
         for tp in self.consumer.assignment():
             committed = await self.consumer.committed(tp)
             if committed is None:
                 await self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
-        self.done = {}
-        await self.take(set(owned))
+        await self.take({tp.partition for tp in self.consumer.assignment()})
+        self.failed = False
 
     async def _start(self) -> None:
         delays = Backoff(1.0, 30.0)
         while not self.stop_event.is_set():
             try:
                 await ensure_topics(self.kcfg)
-                self.producer = self._new_producer()
+                self.producer = transactional_producer(self.kcfg)
                 await self.producer.start()
-                self.consumer = self._new_consumer()
-                self.consumer.subscribe(list(self.expected), listener=_Rebalance(self))
+                assignor = range_assignor(lambda: self.failovers)
+                self.consumer = group_consumer(self.kcfg, assignor)
+                self.consumer.subscribe(list(self.check.expected),
+                                        listener=Rebalance(self.flush, self.drop, self.take))
                 await self.consumer.start()
                 return
             except (KafkaError, OSError) as exc:
@@ -452,7 +332,7 @@ class BatchWorker:
                 if self.failed or (self.committing is not None and self.committing.done()
                                    and not await self.settle()):
                     await asyncio.sleep(delays.next_delay())
-                    with contextlib.suppress(KafkaError):
+                    with contextlib.suppress(KafkaError, OSError):
                         await self._recover()
                     continue
                 wait = self.policy.wait(self.batch, self.now(), idle)
@@ -513,42 +393,3 @@ class BatchWorker:
 
     def stop(self) -> None:
         self.stop_event.set()
-
-
-def run_worker(config: CrowdwatchConfig, dispatcher: Dispatcher, metrics: Metrics) -> None:
-    """Run until SIGTERM/SIGINT; finishes the batch in hand, commits, leaves the group."""
-
-    async def main() -> None:
-        worker = BatchWorker(config, dispatcher, metrics)
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(worker.run())
-
-        def on_signal(sig: signal.Signals) -> None:
-            log.info("%s received; finishing the batch in hand", sig.name)
-            worker.stop()
-            # A broker that does not answer must not keep the process: give up on it.
-            loop.call_later(STOP_GRACE, task.cancel)
-            loop.call_later(ABANDON_AFTER, abandon)
-
-        def abandon() -> None:
-            log.error("kafka clients did not close within %.0fs of the signal; exiting "
-                      "without them (the next owner re-reads the uncommitted batch)",
-                      ABANDON_AFTER)
-            logging.shutdown()
-            os._exit(0)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal, sig)
-        metrics.describe_config(config, worker.engine.series())
-        metrics.consumer_lag.labels(stage="worker").set(0)
-        metrics.worker.latency_budget.set(config.kafka.max_latency)
-        log.info("worker starting: %d rule(s), group %s", len(worker.engine.rules),
-                 config.kafka.group, extra={"site": config.site.name})
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        log.info("worker stopped")
-
-    try:
-        asyncio.run(main())
-    finally:
-        dispatcher.close()
