@@ -15,6 +15,9 @@ owns every partition (kafka.failover_after + rebalance_timeout bound it from bel
 survivor must notice the silence, then the coordinator waits for the dead member to
 rejoin). p99_s is over the run outside that failover window; p99_with_failover_s
 includes it (events of the dead worker's partitions wait for the takeover).
+load_vs_steady_capacity is the load per worker over one worker's steady capacity (give
+bench_streams' figure from this machine with --steady-capacity): the README's sizing
+rule keeps it at 0.5, so the survivor of a failover stays within its capacity.
 
 Starts its own broker with deploy/kafka/local.sh on a free port. Prints one JSON object.
 """
@@ -298,6 +301,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--plot", help="write the lag over time to this PNG")
+    parser.add_argument("--steady-capacity", type=float,
+                        help="one worker's steady_capacity_events_per_s from bench_streams "
+                             "on this machine: reports the load per worker against it")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="crowdwatch-bench-city-"))
     bar = Progress(int(args.seconds) + 2, "bench_city")
@@ -309,6 +315,12 @@ def main() -> None:
     result["goals"] = {"p99_s": 2.0, "alerts_lost": 0, "alerts_duplicated": 0,
                        "lag": "flat: lag_median_after_recovery near lag_median_before_kill"}
     result["logs"] = str(tmp)
+    # Above 0.5 a worker runs past the sizing rule (half its steady capacity), and the
+    # survivor of a failover past its whole capacity.
+    result["steady_capacity_events_per_s"] = args.steady_capacity
+    result["load_vs_steady_capacity"] = (
+        round(result["events_per_s"] / args.workers / args.steady_capacity, 3)
+        if args.steady_capacity else None)
     if args.plot:
         plot(result, args.plot)
     series = result.pop("lag_series")

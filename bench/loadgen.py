@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from aiokafka import AIOKafkaProducer
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_bytes
+from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_compact
 from crowdwatch.streams.runtime.kafka_io import Topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
 
@@ -122,7 +122,7 @@ async def produce_paced(bootstrap: str, config: CrowdwatchConfig, events: Iterat
                 await asyncio.sleep(delay)
             else:
                 late_max = max(late_max, -delay)
-            pending.append(await producer.send(topic_of[type(event)], event_to_bytes(event),
+            pending.append(await producer.send(topic_of[type(event)], event_to_compact(event),
                                                key=keys.key_for(event)))
             sent += 1
             if len(pending) >= 5000:

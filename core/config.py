@@ -468,6 +468,11 @@ class KafkaConfig(_Strict):
         "when it is full (max_batch) or its oldest event has waited half of this, less the "
         "recent commit time; the other half covers delivery and the transaction in flight. "
         "Larger: fewer, cheaper transactions; smaller: alerts sooner, more per-batch cost.")
+    wire: Literal["compact", "json"] = Field(
+        "compact", description="How ingest writes counts, health and readings: `compact` "
+        "(a versioned JSON array, epoch timestamps: a third of the bytes, a quarter of the "
+        "worker's decoding time) or `json` (objects with ISO timestamps, for other "
+        "consumers of those topics). Workers read both, whatever this says.")
     max_past: Seconds = Field(7 * 86400.0, gt=0, description="Events captured longer ago "
                               "than this are dead-lettered (stale_ts) by the worker; long "
                               "enough to catch up after an outage.")

@@ -11,6 +11,7 @@ from crowdwatch.events import (
     EventError,
     SensorEvent,
     event_from_json,
+    event_to_compact,
     event_to_json,
     fingerprint,
     load_json,
@@ -32,6 +33,60 @@ def test_round_trip_keeps_every_field(event):
     assert wire["v"] == SCHEMA_VERSION
     assert wire["type"] == event.TYPE
     assert event_from_json(event_to_json(event)) == event
+
+
+EVENTS = [
+    CountEvent("cam", "z", 1764000000.2501, 12.5, 0.8, 15.6, "flow", 0.9, 42, 1.1, 0.3, 0.5,
+               {"gate": {"in": 2.0, "out": 0.5, "length_m": 3.0}}),
+    CameraHealth("cam", 1764000000.0, "stale", 1.9, "frozen", "keyframe"),
+    SensorEvent("door-3", 1764000000.0, "counter", 17.0, "z"),
+    Alert("abc", "density", "z", "warning", "resolved", 1764000000.0, 0.3, 0.25, "ok",
+          1764000100.5, {"site": "s"}, "density:z", ["z"]),
+]
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_the_compact_form_reads_back_every_field_and_is_smaller(event):
+    compact = event_to_compact(event)
+    assert json.loads(compact)[:2] == [SCHEMA_VERSION, event.TYPE]
+    assert event_from_json(compact) == event  # timestamps exact: epoch seconds
+    assert event_from_json(compact, type(event)) == event
+    assert len(compact) < 0.6 * len(event_to_json(event))
+
+
+def test_the_compact_form_of_an_older_build_with_fewer_fields_still_reads():
+    """Fields added later go last with a default: an array without them reads."""
+    older = json.loads(event_to_compact(EVENTS[0]))[:11]  # before speed, interval, lines
+    event = event_from_json(json.dumps(older))
+    assert event.frame_seq == 42 and event.speed_mps is None and event.lines == {}
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b'[1, 2]', "not_an_object"),
+    (b'[1]', "not_an_object"),
+    (b'[99, "count", "c", "z", 1.8e9, 1]', "bad_version"),
+    (b'[1, "selfie", "c"]', "unknown_type"),
+    (b'[1, "count", "c"]', "bad_fields"),
+    (b'[1, "count", "c", "z", 1.8e9, 1, null, null, "d", 1, 0, null, null, null, {}, 5]',
+     "bad_fields"),
+    (b'[1, "count", "c", "z", 1.8e9, -3]', "bad_field"),
+    (b'[1, "count", "c", "z", 1, 3]', "bad_ts"),
+    (b'[1, "count", "c", "z", "yesterday", 3]', "bad_field"),
+    (b'[1, "count", "c", "z", 1.8e9, 3, null, null, "d", 1, 0, null, null, null, [1]]',
+     "bad_field"),
+    (b'[1, "health", "c", 1.8e9, "sleepy"]', "bad_field"),
+    (b'[1, "sensor", "s", 1.8e9, "counter", "many"]', "bad_field"),
+])
+def test_invalid_compact_messages_name_their_reason(raw, reason):
+    with pytest.raises(EventError) as err:
+        event_from_json(raw)
+    assert err.value.reason == reason
+
+
+def test_a_compact_message_of_another_type_is_refused_where_counts_belong():
+    with pytest.raises(EventError) as err:
+        event_from_json(event_to_compact(EVENTS[1]), CountEvent)
+    assert err.value.reason == "unexpected_type"
 
 
 def test_timestamps_are_iso_utc_on_the_wire():

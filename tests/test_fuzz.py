@@ -60,8 +60,17 @@ events = st.dictionaries(event_keys, json_values | st.sampled_from(
     [1, "count", "health", "sensor", "up", "cam", 1_800_000_000, 3.5]), max_size=9)
 
 
+# The compact form: [v, type, fields...] with anything in each place.
+compact_events = st.tuples(st.sampled_from([1, 1, 2, "1", None]),
+                           st.sampled_from(["count", "health", "sensor", "alert", "x", 3]),
+                           st.lists(json_values | st.sampled_from(
+                               ["cam", "z", 1_800_000_000, 3.5, "up", {}]), max_size=16)
+                           ).map(lambda t: [t[0], t[1], *t[2]])
+
+
 @FUZZ
-@given(st.one_of(st.binary(max_size=300), events.map(_json_bytes)))
+@given(st.one_of(st.binary(max_size=300), events.map(_json_bytes),
+                 compact_events.map(_json_bytes)))
 def test_event_decoding_builds_an_event_or_names_a_reason(raw):
     try:
         event = event_from_json(raw)

@@ -11,11 +11,10 @@ nears the latency budget (``kafka.max_latency``): it is due at
 
 where *oldest* is the earlier of the oldest record's capture time and when it arrived
 here (a camera clock ahead of ours cannot hold a batch past its budget). Twice the
-commit time, because a due batch may first wait for the transaction in flight (one runs
-while the next batch fills) and then takes its own; the rest of the budget is delivery
-from ingest. A due batch closes as soon as no transaction is in flight, so under load,
-when commits slow down (the broker shares the machine), the deadline reaches zero and
-the worker commits back to back: group commit, each batch what arrived during the last
+commit time: records that arrive during a commit wait for it, then for their own; the
+rest of the budget is delivery from ingest. A due batch first takes in every record
+already fetched, then closes, so under load, when the deadline reaches zero, the worker
+commits back to back: group commit, each batch what arrived during the last
 transaction, which is as large as the latency allows.
 """
 
@@ -34,7 +33,7 @@ HOLD_SHARE = 0.6
 COMMIT_DECAY = 0.1
 # Records processed between two turns of the event loop (~25 ms of rule work).
 FETCH_CHUNK = 500
-# How long a fetch waits while a due batch waits for the transaction in flight.
+# The shortest wait of a fetch for a batch near its deadline (no busy loop).
 IN_FLIGHT_POLL = 0.02
 
 
@@ -80,8 +79,8 @@ class ClosePolicy:
         return deadline is not None and now >= deadline
 
     def room(self, batch: OpenBatch) -> int:
-        """Records the next fetch may add: a chunk at a time, because the rules run on the
-        event loop and a transaction in flight progresses only between chunks."""
+        """Records the next fetch may add: a chunk at a time, so ticks and the batch's
+        deadline are looked at between chunks."""
         return max(1, min(FETCH_CHUNK, self.max_batch - batch.records))
 
     def full(self, batch: OpenBatch) -> bool:

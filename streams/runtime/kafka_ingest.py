@@ -25,7 +25,14 @@ from aiokafka.errors import KafkaError
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.console.live import LiveView
 from crowdwatch.deadletter import DeadLetter, note_rejection
-from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_bytes
+from crowdwatch.events import (
+    CameraHealth,
+    CountEvent,
+    HealthState,
+    SensorEvent,
+    event_to_bytes,
+    event_to_compact,
+)
 from crowdwatch.ingest.camera import LabelSample
 from crowdwatch.ingest.sensors import ListenerSupervisor, sensor_listeners
 from crowdwatch.metrics import Metrics
@@ -97,10 +104,12 @@ class Publisher:
                 batch = [self.pending.popleft() for _ in range(min(500, len(self.pending)))]
                 try:
                     futures = []
+                    encode = (event_to_compact if self.config.kafka.wire == "compact"
+                              else event_to_bytes)
                     for event in batch:
                         topic, key = self.route(event)
                         body = (event.to_json().encode() if isinstance(event, DeadLetter)
-                                else event_to_bytes(event))
+                                else encode(event))
                         futures.append(await producer.send(topic, body, key=key))
                     await asyncio.gather(*futures)
                     self.sent += len(batch)

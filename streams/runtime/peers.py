@@ -126,3 +126,14 @@ class PeerWatch:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.send_and_wait(self.topic,
                                                               self._record(LEAVING)), 1.0)
+
+
+async def end_watch(peers: PeerWatch | None, watching: asyncio.Task[None] | None,
+                    timeout: float) -> None:
+    """Say this worker leaves on purpose (bounded), then stop its peer watch."""
+    if peers is None or watching is None:
+        return
+    await peers.leave()
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(watching, timeout)
