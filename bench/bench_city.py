@@ -10,7 +10,8 @@ topics) every second, and the workers' capture-to-commit histograms.
 Afterwards the alerts topic (read committed) is compared, fingerprint, state and start
 time, with the alerts of the embedded engine fed the same schedule: alerts_lost are
 expected ones missing, alerts_duplicated extra copies. recovery_s runs from the kill
-until the lag is back under its level before the kill; reassigned_s until the survivor
+until, after the takeover, the lag is back under its level before the kill and stays
+there for HOLD_S; reassigned_s until the survivor
 owns every partition (kafka.failover_after + rebalance_timeout bound it from below: the
 survivor must notice the silence, then the coordinator waits for the dead member to
 rejoin). p99_s is over the run outside that failover window; p99_with_failover_s
@@ -51,6 +52,8 @@ from crowdwatch.streams.runtime.kafka_io import Topics, ensure_topics
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kafkabench import buckets, free_port, local_broker, quantile, scrape
 from loadgen import city_config, city_events
+
+HOLD_S = 5.0  # seconds the lag must stay down to count as recovered
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY = "crowdwatch_capture_to_event_seconds"
@@ -244,7 +247,12 @@ async def observe(args: argparse.Namespace, bootstrap: str, config: CrowdwatchCo
     steady = [s for s in samples if s[0] >= t0 + 10]  # after the first buckets fill
     before = [s[1] for s in steady if killed is None or s[0] < killed]
     floor = max(before) if before else 0
-    recovered = next((s[0] for s in steady if killed and s[0] > killed + 1 and s[1] <= floor),
+    # Recovered: once the survivor owns every partition, the first sample from which the
+    # lag stays at or under its level before the kill for HOLD_S (right after the kill it
+    # has not grown yet, so a single low sample proves nothing).
+    moved = (killed or 0) + (reassigned[0] if reassigned else 1)
+    recovered = next((s[0] for i, s in enumerate(steady) if killed and s[0] >= moved
+                      and all(x[1] <= floor for x in steady[i:] if x[0] <= s[0] + HOLD_S)),
                      None)
     window_end = recovered or (killed or 0)
 
