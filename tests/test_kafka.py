@@ -378,15 +378,14 @@ def test_broker_restart_mid_stream_loses_nothing(broker, tmp_path):
     assert asyncio.run(distinct_in_topic()) == published["count"]
 
 
-@pytest.mark.slow
-def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tmp_path):
-    """`crowdwatch ingest` takes HTTP readings and publishes them; the worker's rules fire."""
+def sensor_site(broker: dict, tmp_path: Path, devices: list[str]) -> tuple[str, int, Path]:
+    """A site of door counters only (no cameras) posting over HTTP to ingest, with a count
+    rule on their zone: (topic prefix, HTTP port, config path)."""
     prefix = f"t{uuid.uuid4().hex[:8]}"
     http_port = free_port()
     data = {"site": {"name": "kafka-test"},
             "sensors": {"zones": [{"id": "concourse"}],
-                        "devices": [{"id": "gate-1", "zone": "concourse"},
-                                    {"id": "gate-2", "zone": "concourse"}],
+                        "devices": [{"id": d, "zone": "concourse"} for d in devices],
                         "http": {"port": http_port, "token_env": "TEST_SENSOR_TOKEN"}},
             "rules": [{"kind": "count", "zone": "concourse", "warn": 100, "for": 0,
                        "window": 1, "statistic": "max", "clear_for": 0}],
@@ -395,6 +394,13 @@ def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tm
                       "partitions": 2, "group": f"{prefix}-workers"}}
     path = tmp_path / "sensors.yaml"
     path.write_text(json.dumps(data))
+    return prefix, http_port, path
+
+
+@pytest.mark.slow
+def test_sensor_readings_flow_from_ingest_through_kafka_to_the_worker(broker, tmp_path):
+    """`crowdwatch ingest` takes HTTP readings and publishes them; the worker's rules fire."""
+    prefix, http_port, path = sensor_site(broker, tmp_path, ["gate-1", "gate-2"])
     worker = start_and_wait(path, tmp_path, "w1")
     env = {**os.environ, "TEST_SENSOR_TOKEN": "tok"}
     ingest = popen_child([sys.executable, "-m", "crowdwatch.cli", "ingest", "--config",
@@ -778,19 +784,7 @@ def cpu_seconds(pid: int) -> float:
 def test_the_broker_gone_costs_worker_and_ingest_almost_no_cpu(broker, tmp_path):
     """With the broker gone, the worker and ingest wait with backoff (at most 5 % of a
     core each, measured over 30 s), and a reading posted meanwhile arrives once it is back."""
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    http_port = free_port()
-    data = {"site": {"name": "kafka-test"},
-            "sensors": {"zones": [{"id": "concourse"}],
-                        "devices": [{"id": "gate-1", "zone": "concourse"}],
-                        "http": {"port": http_port, "token_env": "TEST_SENSOR_TOKEN"}},
-            "rules": [{"kind": "count", "zone": "concourse", "warn": 100, "for": 0,
-                       "window": 1, "statistic": "max", "clear_for": 0}],
-            "alerts": {"console": False}, "engine": {"tick": "0.5s"}, "metrics": {"port": 0},
-            "kafka": {"bootstrap": broker["bootstrap"], "topic_prefix": prefix,
-                      "partitions": 2, "group": f"{prefix}-workers"}}
-    path = tmp_path / "sensors.yaml"
-    path.write_text(json.dumps(data))
+    _prefix, http_port, path = sensor_site(broker, tmp_path, ["gate-1"])
     worker = start_and_wait(path, tmp_path, "w1")
     env = {**os.environ, "TEST_SENSOR_TOKEN": "tok"}
     err = tmp_path / "ingest.err"
