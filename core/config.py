@@ -473,6 +473,12 @@ class KafkaConfig(_Strict):
         "(a versioned JSON array, epoch timestamps: a third of the bytes, a quarter of the "
         "worker's decoding time) or `json` (objects with ISO timestamps, for other "
         "consumers of those topics). Workers read both, whatever this says.")
+    compression: Literal["zstd", "lz4", "gzip", "none"] = Field(
+        "zstd", description="How a worker compresses what it commits (state, alerts, dead "
+        "letters). A rule's state under a fast zone is kBs of numbers: zstd writes ~1/10 "
+        "of it, which kept the broker from stalling (bench_streams: steady capacity 6 730 "
+        "-> 11 084 events/s). Consumers of the alerts topic must read it (Kafka clients "
+        "since 2.1 do); `none` for older ones.")
     max_past: Seconds = Field(7 * 86400.0, gt=0, description="Events captured longer ago "
                               "than this are dead-lettered (stale_ts) by the worker; long "
                               "enough to catch up after an outage.")

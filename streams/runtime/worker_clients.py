@@ -76,7 +76,8 @@ def transactional_producer(kcfg: KafkaConfig) -> AIOKafkaProducer:
         transactional_id=f"{kcfg.group}-{uuid.uuid4().hex[:12]}",
         transaction_timeout_ms=int(kcfg.transaction_timeout * 1000), linger_ms=5,
         request_timeout_ms=30000, retry_backoff_ms=RETRY_BACKOFF_MS,
-        max_batch_size=PRODUCER_BATCH_BYTES))
+        max_batch_size=PRODUCER_BATCH_BYTES,
+        compression_type=None if kcfg.compression == "none" else kcfg.compression))
 
 
 async def fresh_producer(kcfg: KafkaConfig, old: AIOKafkaProducer | None,
