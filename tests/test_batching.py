@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crowdwatch.streams.runtime.batching import (
     HOLD_SHARE,
-    IN_FLIGHT_POLL,
+    MIN_WAIT,
     ClosePolicy,
     OpenBatch,
 )
@@ -38,7 +38,7 @@ def test_the_oldest_content_sets_the_deadline_and_the_fetch_waits_only_until_it(
     assert policy.due(batch, now=1000.0 + 2.0 * HOLD_SHARE)
     assert policy.wait(batch, now=1000.5, idle=0.5) == 0.5
     assert abs(policy.wait(batch, now=1000.0 + 2.0 * HOLD_SHARE - 0.2, idle=0.5) - 0.2) < 1e-9
-    assert policy.wait(batch, now=1005.0, idle=0.5) == IN_FLIGHT_POLL  # no busy loop
+    assert policy.wait(batch, now=1005.0, idle=0.5) == MIN_WAIT  # no busy loop
 
 
 def test_a_slow_commit_closes_batches_sooner_at_once_and_is_forgotten_slowly():

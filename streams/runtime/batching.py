@@ -34,7 +34,7 @@ COMMIT_DECAY = 0.1
 # Records processed between two turns of the event loop (~25 ms of rule work).
 FETCH_CHUNK = 500
 # The shortest wait of a fetch for a batch near its deadline (no busy loop).
-IN_FLIGHT_POLL = 0.02
+MIN_WAIT = 0.02
 
 
 @dataclass
@@ -92,7 +92,7 @@ class ClosePolicy:
         deadline = self.deadline(batch)
         if deadline is None:
             return idle
-        return max(IN_FLIGHT_POLL, min(idle, deadline - now))
+        return max(MIN_WAIT, min(idle, deadline - now))
 
     def observe_commit(self, seconds: float) -> None:
         if seconds > self.commit_estimate:

@@ -334,16 +334,12 @@ class BatchWorker:
         try:
             while not self.stop_event.is_set():
                 assert self.consumer is not None
-                if self.failed or (self.committing is not None and self.committing.done()
-                                   and not await self.settle()):
+                # The transaction runs alone: its round trips (about a dozen hops through
+                # the event loop) took four times as long behind rule work.
+                if not await self.settle():
                     await asyncio.sleep(delays.next_delay())
                     with contextlib.suppress(KafkaError, OSError):
                         await self._recover()
-                    continue
-                if self.committing is not None:
-                    # The transaction runs alone: its round trips (about a dozen hops
-                    # through the event loop) took four times as long behind rule work.
-                    await self.settle()
                     continue
                 due = self.policy.due(self.batch, self.now())
                 wait = 0.0 if due else self.policy.wait(self.batch, self.now(), idle)
