@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from crowdwatch.config import CrowdwatchConfig, JsonlSinkConfig, load_config
+from crowdwatch.config import CrowdwatchConfig, load_config
 from crowdwatch.errors import UsageError
 from crowdwatch.metrics import Metrics
 
@@ -27,7 +27,9 @@ def load_for_alerts(path: str | None, alerts_jsonl: str | None) -> CrowdwatchCon
     """The config, with ``--alerts-jsonl`` added as a JSONL sink when given."""
     config = load_site(path)
     if alerts_jsonl:
-        config.alerts.jsonl = JsonlSinkConfig(path=alerts_jsonl)
+        from crowdwatch.streams.alerting.kinds.jsonl import JsonlSinkConfig
+
+        config.alerts = config.alerts.with_sink("jsonl", JsonlSinkConfig(path=alerts_jsonl))
     return config
 
 

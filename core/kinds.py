@@ -26,9 +26,10 @@ class KindRegistry(Generic[Model]):
         self._adapters: dict[tuple[tuple[type[Model], ...], bool], TypeAdapter[Any]] = {}
         self._loaded = False
 
-    def register(self, model: type[Model]) -> None:
-        """Make a kind known to config validation (called by the kind's module)."""
-        names = get_args(model.model_fields["kind"].annotation)
+    def register(self, model: type[Model], name: str | None = None) -> None:
+        """Make a kind known to config validation (called by the kind's module). Its name
+        is its ``kind`` Literal, or ``name`` for a family keyed by section name (sinks)."""
+        names = (name,) if name else get_args(model.model_fields["kind"].annotation)
         if not names:
             raise TypeError(f"{model.__name__}.kind must be a Literal of the kind's name")
         for name in names:

@@ -47,6 +47,7 @@ from crowdwatch.dashboards.common import (
     zone_var,
 )
 from crowdwatch.dashboards.operations import operations
+from crowdwatch.streams.alerting.plugin import uses_trait
 from crowdwatch.streams.rules.kinds.sensor_silent import SensorSilentRuleConfig
 
 
@@ -133,7 +134,7 @@ def zone_detail(config: CrowdwatchConfig) -> Dashboard:
     d = dashboard("zone", "crowdwatch: zone detail",
                   "One zone: count, density, short-term forecast, levels, alerts.",
                   config, [site_var(), zone_var(multi=False)]).annotation(alert_annotation())
-    if config.alerts.grafana is not None:
+    if uses_trait(config.alerts, "annotates_grafana"):
         d = d.annotation(grafana_annotation())
     people = (timeseries.Panel().title("People in zone").height(9).span(24)
               .with_target(query(f"crowdwatch_zone_people{{{SITE}, {ZONE}}}", "{{zone}}"))

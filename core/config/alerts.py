@@ -1,45 +1,69 @@
-"""Where notifications go: the console line, a JSONL file, a webhook, Alertmanager, Grafana."""
+"""Where notifications go. The readable console line is built in; every other sink is a
+plug-in (``crowdwatch.streams.alerting.kinds``, or another package's module in the
+``crowdwatch.sinks`` entry-point group) that registers its config model under its section
+name here, so ``alerts:`` accepts exactly the sinks that exist:
+
+    alerts: {console: true, jsonl: {path: alerts.jsonl}, webhook: {url: ...}}
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+from functools import cache
 
-from crowdwatch.config.fields import Seconds, Strict
+from pydantic import Field, create_model
 
+from crowdwatch.config.fields import Strict
+from crowdwatch.kinds import KindRegistry
 
-class JsonlSinkConfig(Strict):
-    path: str
-
-
-class WebhookSinkConfig(Strict):
-    url: str = Field(description="Receiver URL (POST, JSON body).")
-    secret_env: str | None = Field(
-        None, description="Environment variable holding the HMAC-SHA256 signing key.")
-    timeout: Seconds = Field(5.0, gt=0)
-    retries: int = Field(5, ge=0, le=20, description="Re-sends on errors and HTTP 5xx/429.")
+SINK_PLUGIN_GROUP = "crowdwatch.sinks"
 
 
-class AlertmanagerSinkConfig(Strict):
-    url: str = Field(description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
-    resend: Seconds = Field(60.0, gt=0, description="Re-send firing alerts this often.")
-    dashboard_url: str | None = Field(
-        None, description="Link in each alert; {zone} and {site} are filled in.")
+class SinkConfig(Strict):
+    """What every sink's config shares (each sink's module subclasses it)."""
 
 
-class GrafanaAnnotationSinkConfig(Strict):
-    url: str = Field(description="Grafana base URL, e.g. http://grafana:3000")
-    token_env: str = Field("CROWDWATCH_GRAFANA_TOKEN", description="Environment variable "
-                           "holding a service-account token (Annotations: write).")
-    dashboard_uid: str | None = Field(
-        None, description="Pin annotations to one dashboard; default: organisation-wide, "
-        "shown by any dashboard that queries the `crowdwatch` tag.")
-    timeout: Seconds = Field(5.0, gt=0)
-    retries: int = Field(3, ge=0, le=20, description="Re-sends on errors and HTTP 5xx.")
+SINKS: KindRegistry[SinkConfig] = KindRegistry(SINK_PLUGIN_GROUP)
+
+
+def register_sink_model(name: str, model: type[SinkConfig]) -> None:
+    """Make ``alerts.<name>`` a section validated by ``model`` (called by the sink's module)."""
+    SINKS.register(model, name)
+
+
+def sink_models() -> dict[str, type[SinkConfig]]:
+    return SINKS.models()
 
 
 class AlertsConfig(Strict):
+    """The console line, and one optional section per registered sink (``alerts_model``)."""
+
     console: bool = Field(True, description="One readable line per notification on stderr.")
-    jsonl: JsonlSinkConfig | None = None
-    webhook: WebhookSinkConfig | None = None
-    alertmanager: AlertmanagerSinkConfig | None = None
-    grafana: GrafanaAnnotationSinkConfig | None = None
+
+    def sink(self, name: str) -> SinkConfig | None:
+        """The named sink's config, or None where the file does not configure it."""
+        value = getattr(self, name, None)
+        return value if isinstance(value, SinkConfig) else None
+
+    def configured(self) -> dict[str, SinkConfig]:
+        """Every sink the file configures, by section name."""
+        return {name: cfg for name in sink_models() if (cfg := self.sink(name)) is not None}
+
+    def with_sink(self, name: str, config: SinkConfig) -> AlertsConfig:
+        """A copy with ``alerts.<name>`` set (the CLI's --alerts-jsonl)."""
+        if name not in sink_models():
+            raise KeyError(f"no alert sink named {name!r}")
+        return self.model_copy(update={name: config})
+
+
+def alerts_model() -> type[AlertsConfig]:
+    """``AlertsConfig`` with one optional section per registered sink."""
+    return _alerts_model(tuple(sink_models().items()))
+
+
+@cache
+def _alerts_model(sinks: tuple[tuple[str, type[SinkConfig]], ...]) -> type[AlertsConfig]:
+    fields: dict = {name: (model | None, Field(None, description=(model.__doc__ or "").strip()
+                                                or None))
+                    for name, model in sinks}
+    return create_model("AlertsConfig", __base__=AlertsConfig, __doc__=AlertsConfig.__doc__,
+                        **fields)

@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from crowdwatch.config.alerts import AlertsConfig
+from crowdwatch.config.alerts import AlertsConfig, alerts_model
 from crowdwatch.config.cameras import CameraConfig
 from crowdwatch.config.fields import Strict
 from crowdwatch.config.kafka import KafkaConfig
@@ -29,7 +29,10 @@ class CrowdwatchConfig(Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)
     rules: list[SerializeAsAny[RuleConfig]] = Field(default_factory=list)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    alerts: SerializeAsAny[AlertsConfig] = Field(
+        default_factory=lambda: alerts_model()(), description="Where notifications go: the "
+        "console line and any registered sink's section (jsonl, webhook, alertmanager, "
+        "grafana, ...).")
     deadletter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
@@ -49,6 +52,17 @@ class CrowdwatchConfig(Strict):
         if isinstance(value, list) and all(isinstance(r, RuleConfig) for r in value):
             return handler(value)
         return RULES.adapter(many=True).validate_python(value)
+
+    @field_validator("alerts", mode="wrap")
+    @classmethod
+    def _sink_sections(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """``alerts`` validates against the sections of the sinks registered now."""
+        model = alerts_model()
+        if isinstance(value, model):
+            return value
+        if isinstance(value, AlertsConfig):
+            value = value.model_dump(exclude_unset=True)
+        return model.model_validate(value)
 
     @model_validator(mode="after")
     def _watches_something(self) -> CrowdwatchConfig:

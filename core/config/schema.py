@@ -14,6 +14,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field, create_model
 
+from crowdwatch.config.alerts import alerts_model
 from crowdwatch.config.cameras import CameraConfig, default_detector, detector_models
 from crowdwatch.config.fields import DURATION_MARK, DURATION_PATTERN
 from crowdwatch.config.model import CrowdwatchConfig
@@ -30,7 +31,7 @@ def _union(models: Mapping[str, type[BaseModel]]) -> Any:
 
 
 def site_schema() -> dict[str, Any]:
-    """JSON Schema (2020-12) of a site file, every registered rule and detector kind in it."""
+    """JSON Schema (2020-12) of a site file, every registered rule, detector and sink kind in it."""
     camera_field = CameraConfig.model_fields["detector"]
     camera = create_model(
         "CameraConfig", __base__=CameraConfig, __doc__=CameraConfig.__doc__,
@@ -41,6 +42,8 @@ def site_schema() -> dict[str, Any]:
     rules: Any = list[_union(rule_models())]  # type: ignore[misc]
     site = create_model(
         "SiteFile", __base__=CrowdwatchConfig,
+        alerts=(alerts_model(), Field(default_factory=lambda: alerts_model()(),
+                                      description=site_fields["alerts"].description)),
         cameras=(cameras, Field(default_factory=list,
                                 description=site_fields["cameras"].description)),
         rules=(rules, Field(default_factory=list,
