@@ -17,7 +17,8 @@ from pathlib import Path
 from benchutil import pin_one_core
 
 from crowdwatch.progress import Progress
-from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone, plot_report
+from crowdwatch.tools.eval_report import plot_report
+from crowdwatch.tools.evaluate import EvalSetup, evaluate, make_zone
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ survivor must notice the silence, then the coordinator waits for the dead member
 rejoin). p99_s is over the run outside that failover window; p99_with_failover_s
 includes it (events of the dead worker's partitions wait for the takeover).
 load_vs_steady_capacity is the load per worker over one worker's steady capacity (give
-bench_streams' figure from this machine with --steady-capacity): the README's sizing
+bench_streams' figure from this machine with --steady-capacity): docs/scale-out.md's sizing
 rule keeps it at 0.5, so the survivor of a failover stays within its capacity.
 
 Starts its own broker with deploy/kafka/local.sh on a free port. Prints one JSON object.

@@ -24,12 +24,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
+    from crowdwatch.config.reference import reference_markdown
     from crowdwatch.config.schema import site_schema
 
-    text = json.dumps(site_schema(), indent=2, ensure_ascii=False) + "\n"
+    text = (reference_markdown() if args.markdown else
+            json.dumps(site_schema(), indent=2, ensure_ascii=False) + "\n")
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote the site-file schema to {args.output}", file=sys.stderr)
+        what = "configuration reference" if args.markdown else "site-file schema"
+        print(f"wrote the {what} to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
@@ -45,4 +48,6 @@ def register(sub: Any) -> None:
         "schema", help="print the JSON Schema of site files (every rule and detector kind "
         "registered, plug-ins included) for editors to complete and check them")
     schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    schema.add_argument("--markdown", action="store_true", help="the same as a Markdown "
+                        "reference page (docs/config-reference.md) instead of JSON")
     schema.set_defaults(func=cmd_config_schema)

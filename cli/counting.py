@@ -150,9 +150,12 @@ def cmd_calibrate_sim(args: argparse.Namespace) -> int:
         raise UsageError(f"no camera {args.camera!r} in the config")
     if args.source:
         camera = camera.model_copy(update={"url": args.source})
-    if not camera.url.startswith("sim://"):
-        raise UsageError("`calibrate sim` fits sim:// cameras; for footage use "
-                         "`calibrate footage --source ... --truth ...`")
+    from crowdwatch.ingest.source_plugin import traits_of
+
+    if not traits_of(camera.url).knows_truth:
+        raise UsageError("`calibrate sim` fits cameras whose source knows its truth "
+                         "(sim://); for footage use `calibrate footage --source ... "
+                         "--truth ...`")
     seeds = list(range(args.first_seed, args.first_seed + args.runs))
     bar = Progress(len(seeds) * args.frames, "calibrate")
     model, samples = calibrate_on_sim(camera, seeds, args.frames,
@@ -164,6 +167,7 @@ def cmd_calibrate_sim(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from crowdwatch.ingest.sources import numbered_frames
     from crowdwatch.tools.calibrate import read_truth
+    from crowdwatch.tools.eval_report import plot_report, summary_lines
     from crowdwatch.tools.evaluate import (
         DETECTORS,
         SIZED,
@@ -171,8 +175,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         default_train_frames,
         evaluate,
         make_zone,
-        plot_report,
-        summary_lines,
     )
 
     detectors = tuple(d.strip() for d in (args.detectors or "").split(",") if d.strip())

@@ -63,7 +63,9 @@ def _learn_target(args: argparse.Namespace, config: CrowdwatchConfig) -> Any:
     path = args.learn or config.engine.state_file
     if not path:
         raise UsageError("--learn: give a path, or set engine.state_file in the config")
-    if not any(getattr(rule, "kind", "") in ("seasonal", "unusual") for rule in config.rules):
+    from crowdwatch.streams.rules.registry import learns_over_weeks
+
+    if not learns_over_weeks(config):
         raise UsageError("--learn: the config has no rule that learns (seasonal, unusual)")
     target = StateFile(path, config.site.name)
     target.check_writable()

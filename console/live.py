@@ -96,11 +96,11 @@ class LiveView:
                 self.zones[szone.id] = fresh(szone.id, "sensors")
         for s in series:  # density levels win: they are about safety, counts about capacity
             zone = self.zones.get(s.zone)
-            if zone is None or s.threshold is None or s.rule not in ("count", "density"):
+            if zone is None or s.threshold is None or s.level_of not in ("count", "density"):
                 continue
-            if s.rule == "density" and zone.metric != "density":
+            if s.level_of == "density" and zone.metric != "density":
                 zone.metric, zone.warn, zone.critical = "density", None, None
-            if s.rule != zone.metric:
+            if s.level_of != zone.metric:
                 continue
             if s.severity == "critical":
                 zone.critical = s.threshold

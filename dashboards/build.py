@@ -49,6 +49,7 @@ from crowdwatch.dashboards.common import (
 from crowdwatch.dashboards.operations import operations
 from crowdwatch.streams.alerting.plugin import uses_trait
 from crowdwatch.streams.rules.kinds.sensor_silent import SensorSilentRuleConfig
+from crowdwatch.streams.rules.registry import learns_over_weeks
 
 
 def overview(config: CrowdwatchConfig) -> Dashboard:
@@ -155,7 +156,7 @@ def zone_detail(config: CrowdwatchConfig) -> Dashboard:
             f"crowdwatch_rule_threshold{{{SITE}, {ZONE}, rule=\"density\"}}",
             "{{severity}} level", ref="C"))
     d = d.with_panel(dens)
-    if any(rule.kind in ("seasonal", "unusual") for rule in config.rules):
+    if learns_over_weeks(config):  # a rule that knows the usual: show it
         d = d.with_panel(usual_panel())
     if config.lines():
         d = dynamics_panels(d)

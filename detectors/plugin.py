@@ -26,6 +26,13 @@ def has_geometry(zone: ZoneConfig) -> bool:
     return zone.height_ref is not None or zone.ground is not None
 
 
+def simulated_source(url: str) -> bool:
+    """Whether a camera URL opens a drawn scene (the source registry's trait)."""
+    from crowdwatch.ingest.source_plugin import traits_of  # ingest builds detectors
+
+    return traits_of(url).simulated
+
+
 @dataclass(frozen=True)
 class BuildContext:
     """What a factory may know about the camera it builds for."""
@@ -37,7 +44,7 @@ class BuildContext:
 
     @classmethod
     def of(cls, camera: CameraConfig) -> BuildContext:
-        return cls(tuple(camera.zones), camera.url.startswith("sim://"))
+        return cls(tuple(camera.zones), simulated_source(camera.url))
 
     @property
     def all_zones_sized(self) -> bool:

@@ -9,6 +9,7 @@ from crowdwatch.detectors.base import Detector
 from crowdwatch.detectors.plugin import (
     BuildContext,
     has_geometry,
+    simulated_source,
 )
 from crowdwatch.detectors.plugin import (
     build_detector as build_in_context,
@@ -23,4 +24,4 @@ def build_detector(cfg: DetectorConfig, zones: Sequence[ZoneConfig] = (),
 
     ``url`` tells a real camera from the simulated scene the shipped model was fitted on.
     """
-    return build_in_context(cfg, BuildContext(tuple(zones), url.startswith("sim://")))
+    return build_in_context(cfg, BuildContext(tuple(zones), simulated_source(url)))

@@ -27,7 +27,8 @@ from crowdwatch.events import CameraHealth, CountEvent
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.motion import CameraMotion, ZoneDynamics, has_lines
 from crowdwatch.ingest.privacy import PrivacyMasker
-from crowdwatch.ingest.sources import Frame, open_source
+from crowdwatch.ingest.source_plugin import Source, open_source
+from crowdwatch.ingest.sources import Frame
 from crowdwatch.metrics import Metrics
 from crowdwatch.util.backoff import Backoff
 from crowdwatch.util.redact import redact_url
@@ -198,7 +199,7 @@ class CameraWorker(threading.Thread):
             move_fraction=h.move_fraction))
         self.state = "down"
         self.reason = "not started"
-        self.source = None
+        self.source: Source | None = None
         self.safe_url = redact_url(cfg.url)
         self._last_health = 0.0
         self._fps = 0.0
@@ -254,8 +255,7 @@ class CameraWorker(threading.Thread):
         src = self.source
         if src is None:
             return ""
-        return getattr(src, "mode", None) or ("sim" if self.cfg.url.startswith("sim://")
-                                             else "opencv")
+        return src.mode
 
     def _health(self, state: str, reason: str = "", force: bool = False) -> None:
         now = time.time()

@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crowdwatch.config import CrowdwatchConfig, Loc
-from crowdwatch.errors import ConfigError
-from crowdwatch.ingest.sim import SimParams
+from crowdwatch.ingest.source_plugin import url_problem
 
 
 def _missing(path: str) -> str | None:
@@ -22,15 +21,8 @@ def source_problems(config: CrowdwatchConfig) -> list[tuple[Loc, str]]:
     found: list[tuple[Loc, str]] = []
     for ci, cam in enumerate(config.cameras):
         where: Loc = ("cameras", ci)
-        if cam.url.startswith("sim://"):
-            try:
-                SimParams.from_url(cam.url)
-            except ConfigError as exc:
-                found.append(((*where, "url"), str(exc)))
-        elif "://" not in cam.url or cam.url.startswith("file://"):
-            path = cam.url.removeprefix("file://")
-            if "%" not in path and (problem := _missing(path)):
-                found.append(((*where, "url"), problem))
+        if problem := url_problem(cam.url):
+            found.append(((*where, "url"), problem))
         model = getattr(cam.detector, "model", None)
         if model and (problem := _missing(model)):
             found.append(((*where, "detector", "model"), problem))

@@ -1,4 +1,5 @@
 """Frame sources: the simulated scene and anything OpenCV can open (files, image sequences).
+Which one a camera URL opens is the source registry's choice (``source_plugin``).
 
 A source yields *samples*, not every frame: at ``sample_hz`` it skips the frames in
 between without decoding them (``grab`` without ``retrieve``), since counting
@@ -21,8 +22,7 @@ from crowdwatch.ingest.sim import SimParams, SimScene
 from crowdwatch.util.pacing import Pacer
 from crowdwatch.util.redact import redact_url
 
-__all__ = ["Frame", "SimSource", "SourceError", "VideoSource", "numbered_frames", "open_source",
-           "redact_url"]
+__all__ = ["Frame", "SimSource", "SourceError", "VideoSource", "numbered_frames", "redact_url"]
 
 
 @dataclass
@@ -37,6 +37,8 @@ class Frame:
 
 class SimSource:
     """The built-in synthetic scene, sampled at ``sample_hz``; knows the true count."""
+
+    mode = "sim"
 
     def __init__(
         self,
@@ -78,6 +80,8 @@ class SimSource:
 
 class VideoSource:
     """A video file, image sequence (``frames/seq_%06d.jpg``) or stream OpenCV can open."""
+
+    mode = "opencv"
 
     def __init__(
         self,
@@ -139,24 +143,6 @@ class VideoSource:
     def close(self) -> None:
         if self.cap is not None:
             self.cap.release()
-
-
-def open_source(url: str, sample_hz: float, loop: bool = False, realtime: bool = True,
-                decode: str = "auto", out_width: int | None = 640, open_timeout: float = 10.0,
-                read_timeout: float = 10.0, pair_gap: float = 0.0):
-    """Pick the source class for a camera URL: sim, an image sequence, or PyAV streams.
-    ``pair_gap`` > 0 asks for each sample's follower frame (speed and flow), where the
-    source can give one (the sim, files and streams; not image sequences)."""
-    if url.startswith("sim://"):
-        return SimSource(url, sample_hz, realtime=realtime, pair_gap=pair_gap)
-    if "%" in url and "://" not in url:
-        return VideoSource(url, sample_hz, loop=loop, realtime=realtime)
-    from crowdwatch.ingest.stream import StreamSource
-
-    path = url.removeprefix("file://")
-    return StreamSource(path, sample_hz, decode=decode, out_width=out_width,
-                        open_timeout=open_timeout, read_timeout=read_timeout,
-                        realtime=realtime, loop=loop, pair_gap=pair_gap)
 
 
 def numbered_frames(source: str, start: int = 1, stop: int | None = None,

@@ -92,3 +92,14 @@ def test_the_schema_refuses_what_the_validator_refuses(schema, case):
     with pytest.raises(ConfigError):
         parse_config(text)
     assert schema_errors(schema, text), case
+
+
+def test_the_configuration_reference_page_is_current():
+    from crowdwatch.config.reference import reference_markdown
+
+    page = REPO / "docs" / "config-reference.md"
+    assert page.read_text(encoding="utf-8") == reference_markdown(), (
+        "docs/config-reference.md is stale: run `crowdwatch config schema --markdown -o "
+        "docs/config-reference.md`")
+    for name in [*rule_models(), *detector_models()]:
+        assert f"`\"{name}\"`" in page.read_text(encoding="utf-8"), name

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -285,6 +287,14 @@ def test_live_page_in_a_real_browser_follows_the_demo_crowd(tmp_path):
             return str(js("return document.getElementById('conn').textContent;"))
 
         wait_for(lambda: level() in ("ok", "warning", "critical"), 60, "the zone's first count")
+        # Links only to what this console offers: the demo has no recordings to tune on,
+        # and the tuning page says what would turn it on instead of a bare Not Found.
+        wait_for(lambda: js("return !document.querySelector('a[data-page=setup]').hidden;"),
+                 10, "the camera-setup link shown")
+        assert js("return document.querySelector('a[data-page=tune]').hidden;") is True
+        with pytest.raises(urllib.error.HTTPError) as off:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/tune", timeout=10)
+        assert off.value.code == 404 and "console.recordings" in off.value.read().decode()
         wait_for(lambda: level() in ("warning", "critical"), 90, "the warning colour at the peak")
         colour = js(f"const t = document.querySelector('{tile}'); "
                     "return t ? getComputedStyle(t).borderLeftColor : '';")

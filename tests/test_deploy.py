@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
-# Paths a site creates before `docker compose up` (README: dashboards build, secrets, config).
+# Paths a site creates before `docker compose up` (docs/operations.md: dashboards, secrets, config).
 GENERATED = ("./grafana/", "./secrets", "./site.yaml")
 SECRET_KEYS = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 
@@ -117,7 +117,7 @@ def test_k8s_services_select_pods_and_ports_match():
 def test_k8s_config_and_secrets_are_referenced_not_baked_in():
     docs = k8s_docs()
     text = "\n".join(p.read_text() for p in (DEPLOY / "k8s").glob("*.yaml"))
-    text += (ROOT / "README.md").read_text()
+    text += "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     made = set(re.findall(r"create configmap ([a-z0-9-]+)", text))
     made_secrets = set(re.findall(r"create secret generic ([a-z0-9-]+)", text))
     defined = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}

@@ -19,7 +19,8 @@ from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.events import CameraHealth
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.sim import SimParams, SimScene
-from crowdwatch.ingest.sources import SourceError, open_source, redact_url
+from crowdwatch.ingest.source_plugin import open_source
+from crowdwatch.ingest.sources import SourceError, redact_url
 from crowdwatch.ingest.stream import StreamSource
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import Dispatcher

@@ -102,3 +102,14 @@ def test_the_checker_catches_an_upward_import(tmp_path):
     (line, target), = project_imports(bad)
     assert line == 2 and layer_of(target) == "runtime"
     assert layer_of(target) not in ALLOWED["foundation"]
+
+
+MAX_MODULE_LINES = 400  # a module past this holds more than one job: split it by job
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+             for _, path in modules()}
+    over = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines: {over}"
+    assert max(sizes.values()) > MAX_MODULE_LINES // 2  # the scan saw real modules

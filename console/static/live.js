@@ -164,4 +164,15 @@ function connect() {
   };
 }
 
+// Links only to the pages this console offers (tuning needs console.recordings).
+function showPages() {
+  fetch("/api/pages", { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : {}))
+    .then((offered) => {
+      for (const link of document.querySelectorAll("a[data-page]")) {
+        link.hidden = !offered[link.dataset.page];
+      }
+    }).catch(() => {});
+}
+
+showPages();
 connect();

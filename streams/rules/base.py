@@ -50,6 +50,9 @@ class RuleSeries:
     severity: str
     threshold: float | None = None
     rule_id: str = ""  # filled in by :meth:`Rule.labelled_series`
+    # The zone value the threshold is a level of ("count" or "density"), for a rule whose
+    # levels an operator reads against that value (the console colours tiles by them).
+    level_of: str | None = None
 
 
 _STATE_TYPES: dict[str, type[RuleState]] = {}

@@ -40,6 +40,11 @@ def build_rules(config: CrowdwatchConfig) -> list[Rule[Any]]:
     return [rule for spec in specs(config) for rule in spec.build(config)]
 
 
+def learns_over_weeks(config: CrowdwatchConfig) -> bool:
+    """Whether any of the site's rules learns its zone's usual (a persistent state)."""
+    return any(rule.persistent for rule in build_rules(config))
+
+
 def rule_series(config: CrowdwatchConfig) -> list[RuleSeries]:
     """Every (rule, zone, severity, threshold) label set the site's rules can raise."""
     return [series for rule in build_rules(config) for series in rule.labelled_series()]

@@ -109,8 +109,8 @@ class ThresholdRule(ZoneValueRule[ThresholdState]):
         return set(self._fingerprints.values())
 
     def series(self) -> list[RuleSeries]:
-        return [RuleSeries(self.kind, self.zone_id, lv.severity.value, lv.threshold)
-                for lv in self.levels]
+        return [RuleSeries(self.kind, self.zone_id, lv.severity.value, lv.threshold,
+                           level_of=self.metric) for lv in self.levels]
 
     def value_of(self, event: CountEvent) -> float | None:
         """The value this rule reads from a camera sample."""
