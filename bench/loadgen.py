@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from aiokafka import AIOKafkaProducer
 
 from crowdwatch.config import CrowdwatchConfig
-from crowdwatch.events import CameraHealth, CountEvent, SensorEvent, event_to_compact
+from crowdwatch.events import CameraHealth, CountEvent, HealthState, SensorEvent, event_to_compact
 from crowdwatch.streams.runtime.kafka_io import Topics
 from crowdwatch.streams.runtime.partitioning import CoPartitioner
 
@@ -86,7 +86,7 @@ def city_events(cameras: int, sensors: int, seconds: float, t0: float) -> Iterat
             count = 70.0 if burst else 20.0 + (c % 7)
             yield ts, 0, CountEvent(f"cam{c}", f"z{c}", ts, count, None, None, "bench", 1.0, s)
             if s % 10 == 0:
-                yield ts, 1, CameraHealth(f"cam{c}", ts, "up", 1.0)
+                yield ts, 1, CameraHealth(f"cam{c}", ts, HealthState.UP, 1.0)
 
     def sensor(k: int) -> Iterator[tuple[float, int, Event]]:
         phase = 5 * k / max(1, sensors)

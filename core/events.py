@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 
@@ -50,6 +50,7 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+E = TypeVar("E", HealthState, AlertState, Severity)
 HEALTH_STATES = tuple(s.value for s in HealthState)
 ALERT_STATES = tuple(s.value for s in AlertState)
 
@@ -131,7 +132,7 @@ class CameraHealth:
     TS_FIELDS: ClassVar[tuple[str, ...]] = ("ts",)
     camera_id: str
     ts: float
-    state: str
+    state: HealthState
     fps: float = 0.0
     reason: str = ""
     decode: str = ""  # how frames are decoded: keyframe, all, sim, images
@@ -173,8 +174,8 @@ class Alert:
     fingerprint: str
     rule: str
     zone_id: str
-    severity: Severity | str
-    state: AlertState | str
+    severity: Severity
+    state: AlertState
     starts_at: float
     value: float
     threshold: float
@@ -316,12 +317,21 @@ def _check_types(event: Any) -> None:
             _number(event.density_ppm2, "density_ppm2")
         _check_dynamics(event)
     elif isinstance(event, CameraHealth):
-        if event.state not in HEALTH_STATES:
-            raise EventError("bad_field", f"state: {event.state!r} not in {HEALTH_STATES}")
+        event.state = _member(HealthState, event.state, "state")
     elif isinstance(event, SensorEvent):
         _number(event.value, "value")
-    elif isinstance(event, Alert) and event.state not in ALERT_STATES:
-        raise EventError("bad_field", f"state: {event.state!r} not in {ALERT_STATES}")
+    elif isinstance(event, Alert):
+        event.state = _member(AlertState, event.state, "state")
+        event.severity = _member(Severity, event.severity, "severity")
+
+
+def _member(enum: type[E], value: Any, name: str) -> E:
+    """The wire string as its enum member (decoded events carry enums, never strings)."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = tuple(m.value for m in enum)  # type: ignore[attr-defined]
+        raise EventError("bad_field", f"{name}: {value!r} not in {allowed}") from None
 
 
 def _check_dynamics(event: CountEvent) -> None:

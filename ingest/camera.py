@@ -23,7 +23,7 @@ from crowdwatch.detectors.crops import detect_in_crops
 from crowdwatch.detectors.registry import build_detector
 from crowdwatch.detectors.zones import ZoneGeometry
 from crowdwatch.errors import ModelError, SourceError
-from crowdwatch.events import CameraHealth, CountEvent
+from crowdwatch.events import CameraHealth, CountEvent, HealthState
 from crowdwatch.ingest.health import HealthMonitor, HealthSettings
 from crowdwatch.ingest.motion import CameraMotion, ZoneDynamics, has_lines
 from crowdwatch.ingest.privacy import PrivacyMasker
@@ -197,7 +197,7 @@ class CameraWorker(threading.Thread):
             stale_after=h.stale_after, tamper_after=h.tamper_after, dark_level=h.dark_level,
             uniform_std=h.uniform_std, defocus_ratio=h.defocus_ratio,
             move_fraction=h.move_fraction))
-        self.state = "down"
+        self.state = HealthState.DOWN
         self.reason = "not started"
         self.source: Source | None = None
         self.safe_url = redact_url(cfg.url)
@@ -257,11 +257,11 @@ class CameraWorker(threading.Thread):
             return ""
         return src.mode
 
-    def _health(self, state: str, reason: str = "", force: bool = False) -> None:
+    def _health(self, state: HealthState, reason: str = "", force: bool = False) -> None:
         now = time.time()
         changed = state != self.state or reason.split(":")[0] != self.reason.split(":")[0]
         if changed:
-            level = logging.INFO if state == "up" else logging.WARNING
+            level = logging.INFO if state == HealthState.UP else logging.WARNING
             log.log(level, "camera %s is %s%s", self.cfg.id, state,
                     f": {reason}" if reason else "",
                     extra={"camera": self.cfg.id, "state": state, "url": self.safe_url})
@@ -270,8 +270,8 @@ class CameraWorker(threading.Thread):
         self.state, self.reason, self._last_health = state, reason, now
         # Warming up is up (frames arrive); camera_state says counts are withheld.
         self.metrics.camera_up.labels(camera=self.cfg.id).set(
-            1 if state in ("up", "warming_up") else 0)
-        for s in ("up", "stale", "down", "tampered", "warming_up"):
+            1 if state in (HealthState.UP, HealthState.WARMING_UP) else 0)
+        for s in HealthState:
             self.metrics.camera_state.labels(camera=self.cfg.id, state=s).set(
                 1 if s == state else 0)
         self.emit(CameraHealth(self.cfg.id, now, state, round(self._fps, 3), reason,
@@ -289,16 +289,16 @@ class CameraWorker(threading.Thread):
                 delays.reset()
                 ended = self._capture_loop()
                 if ended:
-                    self._health("down", "end of stream")
+                    self._health(HealthState.DOWN, "end of stream")
                     return
                 if self.stop_event.is_set():
                     return
             except SourceError as exc:
-                self._health("down", str(exc))
+                self._health(HealthState.DOWN, str(exc))
             except Exception as exc:  # a bug in one camera must not take the others down
                 log.exception("camera %s crashed; restarting it", self.cfg.id,
                               extra={"camera": self.cfg.id})
-                self._health("down", f"internal error: {type(exc).__name__}")
+                self._health(HealthState.DOWN, f"internal error: {type(exc).__name__}")
             finally:
                 if self.source is not None:
                     self.source.close()
@@ -332,15 +332,15 @@ class CameraWorker(threading.Thread):
                 fps_gauge.set(round(self._fps, 3))
             last = now
             verdict = self.monitor.observe(frame.image, frame.ts)
-            if verdict.state == "up" and not self.pipeline.ready:
+            if verdict.state == HealthState.UP and not self.pipeline.ready:
                 # Every sample: the camera is alive (camera_offline must not fire) even
                 # though no count leaves yet.
-                self._health("warming_up", "building the background; counts withheld",
+                self._health(HealthState.WARMING_UP, "building the background; counts withheld",
                              force=True)
                 self.pipeline.prime(frame)
                 continue
             self._health(verdict.state, verdict.reason)
-            if verdict.state != "up":
+            if verdict.state != HealthState.UP:
                 continue  # a frozen or tampered view gives confident nonsense: no counts
             started = time.perf_counter()
             detector = self.pipeline.detector

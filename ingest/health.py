@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from crowdwatch.events import HealthState
+
 THUMB = (64, 36)
 FOCUS = (160, 90)
 
@@ -32,7 +34,7 @@ class HealthSettings:
 
 @dataclass
 class Verdict:
-    state: str  # up | stale | tampered
+    state: HealthState  # up | stale | tampered
     reason: str = ""
 
 
@@ -49,7 +51,7 @@ class HealthMonitor:
         self._sharp: list[float] = []
         self.reference: np.ndarray | None = None
         self.reference_sharpness: float | None = None
-        self.verdict = Verdict("up")
+        self.verdict = Verdict(HealthState.UP)
 
     def observe(self, image: np.ndarray, ts: float) -> Verdict:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -69,11 +71,12 @@ class HealthMonitor:
         else:
             self._tamper_since = None
         if self._tamper_since is not None and ts - self._tamper_since >= self.s.tamper_after:
-            self.verdict = Verdict("tampered", self._tamper_reason)
+            self.verdict = Verdict(HealthState.TAMPERED, self._tamper_reason)
         elif self._frozen_since is not None and ts - self._frozen_since >= self.s.stale_after:
-            self.verdict = Verdict("stale", f"picture unchanged for {ts - self._frozen_since:.0f}s")
+            frozen_s = ts - self._frozen_since
+            self.verdict = Verdict(HealthState.STALE, f"picture unchanged for {frozen_s:.0f}s")
         else:
-            self.verdict = Verdict("up")
+            self.verdict = Verdict(HealthState.UP)
         return self.verdict
 
     def _tamper_check(self, gray: np.ndarray, thumb: np.ndarray, frozen: bool) -> str:

@@ -6,10 +6,13 @@ import pytest
 from crowdwatch.events import (
     SCHEMA_VERSION,
     Alert,
+    AlertState,
     CameraHealth,
     CountEvent,
     EventError,
+    HealthState,
     SensorEvent,
+    Severity,
     event_from_json,
     event_to_compact,
     event_to_json,
@@ -87,6 +90,21 @@ def test_a_compact_message_of_another_type_is_refused_where_counts_belong():
     with pytest.raises(EventError) as err:
         event_from_json(event_to_compact(EVENTS[1]), CountEvent)
     assert err.value.reason == "unexpected_type"
+
+
+def test_decoded_states_and_severities_are_enum_members_in_both_wire_forms():
+    health = CameraHealth("cam", 1764000000.0, HealthState.TAMPERED, 1.0, "dark")
+    alert = Alert("abc", "density", "z", Severity.CRITICAL, AlertState.FIRING, 1764000000.0,
+                  0.9, 0.7, "dense")
+    for encode in (event_to_json, event_to_compact):
+        got = event_from_json(encode(health))
+        assert type(got.state) is HealthState and got.state is HealthState.TAMPERED
+        got = event_from_json(encode(alert))
+        assert type(got.state) is AlertState and type(got.severity) is Severity
+    raw = json.loads(event_to_json(alert)) | {"severity": "apocalyptic"}
+    with pytest.raises(EventError) as err:
+        event_from_json(json.dumps(raw))
+    assert err.value.reason == "bad_field" and "severity" in str(err.value)
 
 
 def test_timestamps_are_iso_utc_on_the_wire():

@@ -18,7 +18,7 @@ from typing import Any
 
 from crowdwatch.config import CrowdwatchConfig
 from crowdwatch.errors import UsageError
-from crowdwatch.events import Alert
+from crowdwatch.events import Alert, AlertState
 from crowdwatch.streams.rules.registry import kinds, specs
 from crowdwatch.tools.replay import replay, zone_series_recorder
 
@@ -141,7 +141,7 @@ def alert_intervals(alerts: list[Alert]) -> list[tuple[str, float, float]]:
     open_: dict[str, Alert] = {}
     out: list[tuple[str, float, float]] = []
     for alert in alerts:
-        if alert.state == "firing":
+        if alert.state == AlertState.FIRING:
             open_[alert.fingerprint] = alert
         elif alert.fingerprint in open_:
             fired = open_.pop(alert.fingerprint)

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from crowdwatch.events import Alert, iso
+from crowdwatch.events import Alert, AlertState, iso
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import QueuedSink
 from crowdwatch.util.redact import redact_url
@@ -38,7 +38,7 @@ def to_alertmanager(alert: Alert, dashboard_url: str | None = None) -> dict:
         annotations["dashboard"] = link
     body = {"labels": labels, "annotations": annotations, "startsAt": iso(alert.starts_at),
             "generatorURL": link or "https://github.com/crowdwatch/crowdwatch"}
-    if alert.state == "resolved":
+    if alert.state == AlertState.RESOLVED:
         body["endsAt"] = iso(alert.ends_at or time.time())
     return body
 
@@ -60,7 +60,7 @@ class AlertmanagerSink(QueuedSink):
 
     def deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            if alert.state == "firing":
+            if alert.state == AlertState.FIRING:
                 self.firing[alert.fingerprint] = alert
             else:
                 self.firing.pop(alert.fingerprint, None)

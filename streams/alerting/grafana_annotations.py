@@ -17,7 +17,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
 from crowdwatch.errors import ConfigError
-from crowdwatch.events import Alert
+from crowdwatch.events import Alert, AlertState
 from crowdwatch.metrics import Metrics
 from crowdwatch.streams.alerting.sinks import QueuedSink
 from crowdwatch.util.backoff import Backoff
@@ -62,17 +62,17 @@ class GrafanaAnnotationSink(QueuedSink):
     def _send(self, alert: Alert) -> None:
         tags, text = annotation_tags(alert), f"{alert.state.upper()}: {alert.summary}"
         known = self.ids.get(alert.fingerprint)
-        if alert.state == "resolved" and known is not None:
+        if alert.state == AlertState.RESOLVED and known is not None:
             self.api.annotations.partial_update_annotation(
                 known, time_from=_ms(alert.starts_at), time_to=_ms(alert.ends_at or time.time()),
                 tags=tags, text=text)
             del self.ids[alert.fingerprint]
             return
-        ends = _ms(alert.ends_at) if alert.state == "resolved" and alert.ends_at else None
+        ends = _ms(alert.ends_at) if alert.state == AlertState.RESOLVED and alert.ends_at else None
         result = self.api.annotations.add_annotation(
             dashboard_uid=self.dashboard_uid, time_from=_ms(alert.starts_at), time_to=ends,
             tags=tags, text=text)
-        if alert.state == "firing" and isinstance(result, dict) and "id" in result:
+        if alert.state == AlertState.FIRING and isinstance(result, dict) and "id" in result:
             self.ids[alert.fingerprint] = int(result["id"])
 
     def _with_retries(self, alert: Alert) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from crowdwatch.errors import ConfigError
-from crowdwatch.events import Alert, event_to_json, iso
+from crowdwatch.events import Alert, AlertState, event_to_json, iso
 from crowdwatch.metrics import Metrics
 
 log = logging.getLogger("crowdwatch.alerts")
@@ -36,8 +36,8 @@ class ConsoleSink:
         self.stream = stream or sys.stdout
 
     def send(self, alert: Alert) -> None:
-        mark = "FIRING " if alert.state == "firing" else "RESOLVED"
-        when = iso(alert.ends_at if alert.state == "resolved" else alert.starts_at)
+        mark = "FIRING " if alert.state == AlertState.FIRING else "RESOLVED"
+        when = iso(alert.ends_at if alert.state == AlertState.RESOLVED else alert.starts_at)
         print(f"{when} {mark} [{alert.severity}] {alert.rule} {alert.key}: {alert.summary}"
               f" (fingerprint {alert.fingerprint})", file=self.stream, flush=True)
 
@@ -134,7 +134,7 @@ class Dispatcher:
                 metrics.alerts_sent.labels(sink=sink.name, outcome=outcome)
 
     def send(self, alert: Alert) -> None:
-        delta = 1 if alert.state == "firing" else -1
+        delta = 1 if alert.state == AlertState.FIRING else -1
         self.metrics.alerts_firing.labels(rule=alert.rule, severity=alert.severity).inc(delta)
         for zone in alert.zones or [alert.zone_id]:
             self.metrics.alert_active.labels(rule=alert.rule, rule_id=alert.rule_id, zone=zone,

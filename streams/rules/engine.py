@@ -28,6 +28,7 @@ from crowdwatch.events import (
     CountEvent,
     HealthState,
     SensorEvent,
+    Severity,
 )
 from crowdwatch.streams.rules.base import STATE_PREFIX, Input, Rule, RuleSeries, RuleState
 from crowdwatch.streams.rules.registry import build_rules
@@ -64,7 +65,7 @@ class FiringRecord(RuleState):
 
     def resolution(self, fingerprint: str, now: float, reason: str, summary: str) -> Alert:
         return Alert(fingerprint=fingerprint, rule=self.rule, zone_id=self.zone_id,
-                     severity=self.severity, state=AlertState.RESOLVED,
+                     severity=Severity(self.severity), state=AlertState.RESOLVED,
                      starts_at=self.starts_at, ends_at=now, value=0.0,
                      threshold=self.threshold, summary=summary,
                      labels={**self.labels, "resolved_by": reason}, rule_id=self.rule_id,
