@@ -170,3 +170,23 @@ cameras:
     assert "line 2" in message and "printable" in message
     assert "line 3" in message and "not an IANA time zone" in message
     assert "line 7" in message and "finite" in message
+
+
+@pytest.mark.parametrize(("old", "new", "path", "words"), [
+    ("for: 10s", "for: 9000h", "rules[0].for", "longer than a year"),
+    ("clear_for: 1m", "clear_for: 40000000", "rules[0].clear_for", "longer than a year"),
+    ("warn: 2", "warn: 5e15", "rules[0].warn", "no site setting is that large"),
+    ("[100, 0], [100, 100]", "[1e10, 0], [100, 100]", "cameras[0].zones[0].polygon",
+     "no site setting is that large"),
+    ("url: sim://school-gate", 'url: "sim://school-gate\\n"', "cameras[0].url",
+     "control character"),
+    ("site: {name: test-site}", 'site: {name: test-site}\nsensors:\n  devices: [{id: s1, '
+     'name: "45 Queen\\tStreet"}]', "sensors.devices[0].name", "control character"),
+])
+def test_numbers_durations_and_names_that_cannot_work_are_refused_with_a_reason(
+        old, new, path, words):
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD
+    (problem,) = problems_of(text)
+    assert problem.path == path and words in problem.message, problem
+    assert problem.line is not None
