@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from crowdwatch.config import ConfigError, KafkaConfig, detector_models, parse_config, rule_models
+from tests.test_config import GOOD
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,18 +60,6 @@ def test_descriptions_reach_the_editor(schema):
     assert text["type"] == "string"
 
 
-GOOD = """\
-cameras:
-  - id: cam-1
-    url: sim://school-gate
-    zones:
-      - id: z1
-        polygon: [[0, 0], [100, 0], [100, 100], [0, 100]]
-        ground: {image: [[0, 0], [100, 0], [100, 100], [0, 100]],
-                 world_m: [[0, 0], [10, 0], [10, 10], [0, 10]]}
-rules:
-  - {kind: density, zone: z1, warn: 2, critical: 4, for: 10s, clear_below: 1, clear_for: 1m}
-"""
 
 BROKEN = {
     "unknown key": ("url: sim://school-gate", "url: sim://school-gate\n    sampel_hz: 3"),
