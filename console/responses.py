@@ -48,5 +48,3 @@ def jpeg(data: bytes) -> Response:
 
 def cross_site() -> Response:
     return PlainTextResponse("cross-site request refused", status_code=403)
-
-

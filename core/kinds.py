@@ -9,12 +9,36 @@ registered (never a hand-kept list).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Generic, TypeVar, Union, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def load_plugins(group: str) -> None:
+    """Import every module another package names in the entry-point ``group``."""
+    for plugin in entry_points(group=group):
+        plugin.load()
+
+
+def import_kinds(package: str, path: Iterable[str]) -> None:
+    """Import each module of a kinds package (its ``__name__``, ``__path__``): each
+    registers one kind. A module whose name starts with ``_`` holds shared code."""
+    for module in pkgutil.iter_modules(path):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package}.{module.name}")
+
+
+def discriminated(models: tuple[type[BaseModel], ...]) -> Any:
+    """One config model, or the union of several told apart by their ``kind``."""
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
 class KindRegistry(Generic[Model]):
@@ -39,17 +63,19 @@ class KindRegistry(Generic[Model]):
         """Kinds by name; loads the family's plug-ins (entry points) on first use."""
         if not self._loaded:
             self._loaded = True
-            for plugin in entry_points(group=self.group):
-                plugin.load()
+            load_plugins(self.group)
         return self._models
+
+    def distinct(self) -> tuple[type[Model], ...]:
+        """Each registered model once (a model may register several names)."""
+        return tuple(dict.fromkeys(self.models().values()))
 
     def adapter(self, many: bool = False) -> TypeAdapter[Any]:
         """Validates one config (or a list) against the kind its ``kind`` names."""
-        models = tuple(dict.fromkeys(self.models().values()))
+        models = self.distinct()
         adapter = self._adapters.get((models, many))
         if adapter is None:
-            item: Any = (Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
-                         if len(models) > 1 else models[0])
+            item: Any = discriminated(models)
             adapter = TypeAdapter(list[item] if many else item)
             self._adapters[(models, many)] = adapter
         return adapter

@@ -7,14 +7,9 @@ file is missing, would otherwise crash-loop after a clean start.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crowdwatch.config import CrowdwatchConfig, Loc
 from crowdwatch.ingest.source_plugin import url_problem
-
-
-def _missing(path: str) -> str | None:
-    return None if Path(path).is_file() else f"file not found: {path}"
+from crowdwatch.util.files import missing_file
 
 
 def source_problems(config: CrowdwatchConfig) -> list[tuple[Loc, str]]:
@@ -24,11 +19,11 @@ def source_problems(config: CrowdwatchConfig) -> list[tuple[Loc, str]]:
         if problem := url_problem(cam.url):
             found.append(((*where, "url"), problem))
         model = getattr(cam.detector, "model", None)
-        if model and (problem := _missing(model)):
+        if model and (problem := missing_file(model)):
             found.append(((*where, "detector", "model"), problem))
         for zi, zone in enumerate(cam.zones):
             for name in ("mask", "perspective"):
                 path = getattr(zone, name)
-                if path and (problem := _missing(path)):
+                if path and (problem := missing_file(path)):
                     found.append(((*where, "zones", zi, name), problem))
     return found

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Protocol
 
 from crowdwatch.errors import SourceError
 from crowdwatch.ingest.sources import Frame
+from crowdwatch.kinds import load_plugins
 from crowdwatch.util.redact import redact_url
 
 SOURCE_PLUGIN_GROUP = "crowdwatch.sources"
@@ -90,8 +90,7 @@ def source_kinds() -> dict[str, SourceKind]:
     global _loaded
     if not _loaded:
         _loaded = True
-        for plugin in entry_points(group=SOURCE_PLUGIN_GROUP):
-            plugin.load()
+        load_plugins(SOURCE_PLUGIN_GROUP)
     return dict(_KINDS)
 
 

@@ -9,25 +9,18 @@ descriptions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field, create_model
 
 from crowdwatch.config.alerts import alerts_model
-from crowdwatch.config.cameras import CameraConfig, default_detector, detector_models
+from crowdwatch.config.cameras import DETECTORS, CameraConfig, default_detector
 from crowdwatch.config.fields import DURATION_MARK, DURATION_PATTERN
 from crowdwatch.config.model import CrowdwatchConfig
-from crowdwatch.config.rules import rule_models
+from crowdwatch.config.rules import RULES
+from crowdwatch.kinds import discriminated
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-
-def _union(models: Mapping[str, type[BaseModel]]) -> Any:
-    kinds = tuple(dict.fromkeys(models.values()))
-    if len(kinds) == 1:
-        return kinds[0]
-    return Annotated[Union[kinds], Field(discriminator="kind")]  # noqa: UP007
 
 
 def site_schema() -> dict[str, Any]:
@@ -35,11 +28,11 @@ def site_schema() -> dict[str, Any]:
     camera_field = CameraConfig.model_fields["detector"]
     camera = create_model(
         "CameraConfig", __base__=CameraConfig, __doc__=CameraConfig.__doc__,
-        detector=(_union(detector_models()),
+        detector=(discriminated(DETECTORS.distinct()),
                   Field(default_factory=default_detector, description=camera_field.description)))
     site_fields = CrowdwatchConfig.model_fields
     cameras: Any = list[camera]  # type: ignore[valid-type]
-    rules: Any = list[_union(rule_models())]  # type: ignore[misc]
+    rules: Any = list[discriminated(RULES.distinct())]  # type: ignore[misc]
     site = create_model(
         "SiteFile", __base__=CrowdwatchConfig,
         alerts=(alerts_model(), Field(default_factory=lambda: alerts_model()(),

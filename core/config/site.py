@@ -26,14 +26,6 @@ class SiteConfig(Strict):
                              "UTC)") from None
         return value
 
-    @field_validator("name")
-    @classmethod
-    def _printable(cls, value: str) -> str:
-        if not value.isprintable():
-            raise ValueError("must be printable: no control characters or line breaks (it "
-                             "labels every metric and log line)")
-        return value
-
 
 class GroundPlane(Strict):
     """Four image points and their ground coordinates in metres define a homography."""

@@ -9,6 +9,11 @@ from pathlib import Path
 from crowdwatch.errors import ConfigError
 
 
+def missing_file(path: str) -> str | None:
+    """The problem with a path that must name an existing file, or None."""
+    return None if Path(path).is_file() else f"file not found: {path}"
+
+
 def check_writable(path: Path, setting: str) -> None:
     """At start-up: a path that can never be written is a clear error naming the setting
     now, not a surprise later (the file itself may be made only then)."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crowdwatch.ingest.source_plugin import PATH, OpenRequest, Source, SourceKind, register
+from crowdwatch.util.files import missing_file
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "http", "https")
 
@@ -22,8 +21,7 @@ def _open(request: OpenRequest) -> Source:
 def _check(url: str) -> str | None:
     if "://" in url and not url.startswith("file://"):
         return None  # a live stream is only known when it answers
-    path = url.removeprefix("file://")
-    return None if Path(path).is_file() else f"file not found: {path}"
+    return missing_file(url.removeprefix("file://"))
 
 
 KIND = register(SourceKind("stream", (*LIVE_SCHEMES, "file", PATH), _open, _check))

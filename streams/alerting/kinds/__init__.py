@@ -5,9 +5,6 @@ Other packages register sinks through the ``crowdwatch.sinks`` entry-point group
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from crowdwatch.kinds import import_kinds
 
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_kinds(__name__, __path__)
